@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cdc2s3/cdc2s3/internal/generate"
+	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/internal/stream"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+	"github.com/cdc2s3/cdc2s3/sink/dest"
+	"github.com/cdc2s3/cdc2s3/snapshot"
+)
+
+func env(name string) []string { return []string{"CDC2S3_" + name} }
+
+// Flags shared by run and snapshot.
+func sourceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "source", Usage: "PostgreSQL connection string (URL or key=value; PG* variables and ~/.pgpass apply)", EnvVars: env("SOURCE")}
+}
+
+func destFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
+		&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("COMPRESSION")},
+		&cli.StringFlag{Name: "max-file-size", Value: "256MB", Usage: "split LOAD files at this many uncompressed bytes", EnvVars: env("MAX_FILE_SIZE")},
+		&cli.IntFlag{Name: "snapshot-workers", Value: snapshot.DefaultWorkers, Usage: "tables copied at once during the full load", EnvVars: env("SNAPSHOT_WORKERS")},
+		&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: all tables)", EnvVars: env("TABLES")},
+		&cli.BoolFlag{Name: "arrays-as-text", Usage: "write array columns as PostgreSQL's array text instead of LIST", EnvVars: env("ARRAYS_AS_TEXT")},
+		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
+	}
+}
+
+func openDest(c *cli.Context) (sink.Store, error) {
+	if c.String("dest") == "" {
+		return nil, cli.Exit("no destination: set --dest or CDC2S3_DEST (s3://bucket/prefix or a local directory)", 2)
+	}
+	return dest.Open(c.Context, c.String("dest"), dest.Options{PathStyle: c.Bool("s3-path-style")})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runCommand(stop context.Context) *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "full load (first start only), then stream changes until SIGTERM",
+		Flags: append([]cli.Flag{
+			sourceFlag(),
+			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
+			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
+			&cli.DurationFlag{Name: "flush-interval", Value: stream.DefaultFlushInterval, Usage: "seal and upload open files at least this often", EnvVars: env("FLUSH_INTERVAL")},
+			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending", EnvVars: env("FLUSH_SIZE")},
+			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
+		}, destFlags()...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return cli.Exit(err, 2)
+			}
+			cfg, err := streamConfig(c)
+			if err != nil {
+				return cli.Exit(err, 2)
+			}
+			if err := cfg.Validate(); err != nil {
+				return cli.Exit(err, 2)
+			}
+			store, err := openDest(c)
+			if err != nil {
+				return err
+			}
+			return stream.Run(c.Context, stop, cfg, store, log)
+		},
+	}
+}
+
+func streamConfig(c *cli.Context) (stream.Config, error) {
+	flushSize, err := parseSize(c.String("flush-size"))
+	if err != nil {
+		return stream.Config{}, fmt.Errorf("invalid --flush-size: %w", err)
+	}
+	maxFile, err := parseSize(c.String("max-file-size"))
+	if err != nil {
+		return stream.Config{}, fmt.Errorf("invalid --max-file-size: %w", err)
+	}
+	return stream.Config{
+		Source:          c.String("source"),
+		Slot:            c.String("slot"),
+		Publication:     c.String("publication"),
+		Tables:          splitList(c.String("tables")),
+		FlushInterval:   c.Duration("flush-interval"),
+		FlushSize:       flushSize,
+		StatusInterval:  c.Duration("status-interval"),
+		Compression:     c.String("compression"),
+		SnapshotWorkers: c.Int("snapshot-workers"),
+		MaxFileSize:     maxFile,
+		TempDir:         c.String("temp-dir"),
+		ArraysAsText:    c.Bool("arrays-as-text"),
+	}, nil
+}
+
+func snapshotCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "snapshot",
+		Usage: "full load only: copy every table from one consistent snapshot into LOAD files, then exit",
+		Flags: append([]cli.Flag{sourceFlag()}, destFlags()...),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return cli.Exit(err, 2)
+			}
+			if c.String("source") == "" {
+				return cli.Exit("no source: set --source or CDC2S3_SOURCE to a PostgreSQL connection string", 2)
+			}
+			maxFile, err := parseSize(c.String("max-file-size"))
+			if err != nil {
+				return cli.Exit(fmt.Errorf("invalid --max-file-size: %w", err), 2)
+			}
+			store, err := openDest(c)
+			if err != nil {
+				return err
+			}
+			return runSnapshot(c.Context, c, store, maxFile, log)
+		},
+	}
+}
+
+func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile int64, log *slog.Logger) error {
+	conn, err := pgcat.Connect(ctx, c.String("source"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	exp, err := snapshot.Export(ctx, c.String("source"))
+	if err != nil {
+		return err
+	}
+	defer exp.Close(context.WithoutCancel(ctx))
+	tables, err := pgcat.UserTables(ctx, conn, splitList(c.String("tables")))
+	if err != nil {
+		return err
+	}
+	if len(tables) == 0 {
+		return snapshot.ErrNoTables
+	}
+	resolver := pgcat.NewResolver(conn)
+	resolver.ArraysAsText = c.Bool("arrays-as-text")
+	jobs, err := snapshot.Resolve(ctx, resolver, tables)
+	if err != nil {
+		return err
+	}
+	states := lsnstore.New(store)
+	for _, j := range jobs {
+		h := &lsnstore.History{Version: 1, Schema: j.Table.Schema, Table: j.Table.Name}
+		names := make([]string, len(j.Columns))
+		for i, col := range j.Columns {
+			names[i] = col.Name
+		}
+		h.Observe(names, 0, nil)
+		if err := states.SaveHistory(ctx, h); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	log.Info("full load starting", "tables", len(jobs), "lsn", exp.LSN, "dest", store.String())
+	results, err := snapshot.Copy(ctx, c.String("source"), store, jobs, snapshot.Options{
+		Snapshot: exp.Name, LSN: exp.LSN, Time: exp.Time, Workers: c.Int("snapshot-workers"),
+		MaxFileSize: maxFile, Compression: c.String("compression"), TempDir: c.String("temp-dir"), Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	var rows int64
+	for _, r := range results {
+		rows += r.Rows
+		fmt.Fprintf(c.App.Writer, "%-40s %10d rows %4d files\n", r.Table, r.Rows, r.Files)
+	}
+	fmt.Fprintf(c.App.Writer, "%d tables, %d rows in %s\n", len(results), rows, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func generateCommand(stop context.Context) *cli.Command {
+	return &cli.Command{
+		Name:  "generate",
+		Usage: "create a demo schema and keep inserting, updating and deleting rows in it",
+		Flags: []cli.Flag{
+			sourceFlag(),
+			&cli.IntFlag{Name: "rate", Value: generate.DefaultRate, Usage: "operations per second", EnvVars: env("GENERATE_RATE")},
+			&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGTERM)", EnvVars: env("GENERATE_DURATION")},
+			&cli.Int64Flag{Name: "seed", Usage: "random seed for a repeatable workload (0: random)", EnvVars: env("GENERATE_SEED")},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return cli.Exit(err, 2)
+			}
+			if c.String("source") == "" {
+				return cli.Exit("no source: set --source or CDC2S3_SOURCE to a PostgreSQL connection string", 2)
+			}
+			if c.Int("rate") <= 0 {
+				return cli.Exit(fmt.Sprintf("invalid --rate %d: must be positive", c.Int("rate")), 2)
+			}
+			st, err := generate.Run(stop, c.String("source"), generate.Options{
+				Rate: c.Int("rate"), Duration: c.Duration("duration"), Seed: c.Int64("seed"),
+			}, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "generated %d transactions: %d inserts, %d updates, %d deletes\n", st.Txns, st.Inserts, st.Updates, st.Deletes)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,89 @@
+// Command cdc2s3 streams a PostgreSQL database into Parquet files on S3 (or
+// a local directory): a consistent full load, then every change from
+// logical replication, acknowledged only once uploaded.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	// The first SIGTERM or SIGINT asks for a graceful stop (flush, upload,
+	// acknowledge, exit 0); a second one aborts at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, stopNow := context.WithCancel(context.Background())
+	defer stopNow()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		stopNow()
+		<-sigs
+		cancel()
+	}()
+
+	app := newApp(stop)
+	if err := app.RunContext(ctx, args); err != nil {
+		var exit cli.ExitCoder
+		if errors.As(err, &exit) {
+			fmt.Fprintln(os.Stderr, "cdc2s3:", pgcat.Redact(err.Error()))
+			return exit.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "cdc2s3:", pgcat.Redact(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func newApp(stop context.Context) *cli.App {
+	return &cli.App{
+		Name:    "cdc2s3",
+		Usage:   "stream PostgreSQL into Parquet files on S3: full load plus change data capture",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CDC2S3_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"CDC2S3_LOG_FORMAT"}},
+		},
+		Commands: []*cli.Command{
+			runCommand(stop),
+			snapshotCommand(),
+			generateCommand(stop),
+		},
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed once, in run
+	}
+}
+
+// newLogger builds the process logger from the global flags.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid --log-format %q: use text or json", c.String("log-format"))
+}

@@ -1,0 +1,264 @@
+// Package decoder turns pgoutput messages into the rows of the output
+// contract. It is pure: bytes in, rows out, no I/O and no logging.
+//
+// It keeps the relation cache (keyed by relation id, as pgoutput expects),
+// keeps NULL and "unchanged TOASTed value" apart, fills unchanged values from
+// the before image when the server sent one (REPLICA IDENTITY FULL), and
+// shapes updates the way the contract wants them: an update that changes the
+// primary key, and any update of a table without a primary key, becomes a
+// delete of the old row followed by an insert of the new one.
+package decoder
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// Ops written in the Op column.
+const (
+	OpInsert   = 'I'
+	OpUpdate   = 'U'
+	OpDelete   = 'D'
+	OpTruncate = 'T'
+)
+
+// Replica identity settings as pgoutput reports them (pg_class.relreplident).
+const (
+	IdentityDefault = 'd'
+	IdentityNothing = 'n'
+	IdentityFull    = 'f'
+	IdentityIndex   = 'i'
+)
+
+// Column is one column of a published relation.
+type Column struct {
+	Name    string
+	TypeOID uint32
+	TypeMod int32
+	// Identity reports whether the column is part of the replica identity
+	// (pgoutput's flag 1). With REPLICA IDENTITY FULL every column is.
+	Identity bool
+}
+
+// Relation is a published table as last described by a Relation message.
+// A Relation is immutable: a changed description is a new *Relation, so a
+// caller can tell a schema change by comparing pointers.
+type Relation struct {
+	ID              uint32
+	Namespace       string
+	Name            string
+	ReplicaIdentity byte
+	Columns         []Column
+	// Key holds the indexes of the primary-key columns; nil when the table
+	// has no primary key.
+	Key []int
+}
+
+// sameShape reports whether two descriptions would be written alike.
+func (r *Relation) sameShape(o *Relation) bool {
+	return r.Namespace == o.Namespace && r.Name == o.Name &&
+		r.ReplicaIdentity == o.ReplicaIdentity &&
+		slices.Equal(r.Columns, o.Columns) && slices.Equal(r.Key, o.Key)
+}
+
+// Row is one output row.
+type Row struct {
+	Op  byte
+	Rel *Relation
+	// Values holds the text of each column of Rel, nil for NULL and for an
+	// unchanged TOASTed value. The slices may alias the message bytes: use
+	// them before the message buffer is reused.
+	Values [][]byte
+	// Unchanged names the columns whose value was not sent because it is an
+	// unchanged TOASTed value that no before image could fill.
+	Unchanged []string
+}
+
+// KeyFunc returns the indexes of rel's primary-key columns, nil when the
+// table has none. It is asked once per Relation message.
+type KeyFunc func(rel *Relation) []int
+
+// IdentityKey is the KeyFunc used when none is given: under the default
+// replica identity the identity columns are the primary key; otherwise
+// (FULL, USING INDEX, NOTHING) the primary key cannot be told from the
+// stream, and the table is treated as having none.
+func IdentityKey(rel *Relation) []int {
+	if rel.ReplicaIdentity != IdentityDefault {
+		return nil
+	}
+	var key []int
+	for i, c := range rel.Columns {
+		if c.Identity {
+			key = append(key, i)
+		}
+	}
+	return key
+}
+
+// ErrUnknownRelation is returned for a row message whose relation was never
+// described, a protocol violation.
+var ErrUnknownRelation = errors.New("row for a relation not described by a Relation message")
+
+// Decoder decodes the row-level pgoutput messages of protocol version 1.
+// It is not safe for concurrent use.
+type Decoder struct {
+	rels map[uint32]*Relation
+	keys KeyFunc
+}
+
+// New returns a Decoder that asks keys for each relation's primary key
+// (IdentityKey when nil).
+func New(keys KeyFunc) *Decoder {
+	if keys == nil {
+		keys = IdentityKey
+	}
+	return &Decoder{rels: map[uint32]*Relation{}, keys: keys}
+}
+
+// Relation returns the current description of relation id.
+func (d *Decoder) Relation(id uint32) (*Relation, bool) {
+	r, ok := d.rels[id]
+	return r, ok
+}
+
+// Decode decodes one pgoutput message and appends the rows it produces to
+// rows. Relation messages update the cache and produce no row; Begin,
+// Commit, Origin, Type and logical decoding messages produce none either
+// (the caller reads transaction boundaries itself).
+func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
+	if len(data) == 0 {
+		return rows, errors.New("empty pgoutput message")
+	}
+	msg, err := pglogrepl.Parse(data)
+	if err != nil {
+		return rows, fmt.Errorf("parse pgoutput %q message: %w", data[0], err)
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.RelationMessage:
+		d.relation(m)
+		return rows, nil
+	case *pglogrepl.InsertMessage:
+		rel, err := d.rel(m.RelationID)
+		if err != nil {
+			return rows, err
+		}
+		vals, unchanged := values(rel, m.Tuple, nil)
+		return append(rows, Row{Op: OpInsert, Rel: rel, Values: vals, Unchanged: unchanged}), nil
+	case *pglogrepl.UpdateMessage:
+		rel, err := d.rel(m.RelationID)
+		if err != nil {
+			return rows, err
+		}
+		return update(rows, rel, m), nil
+	case *pglogrepl.DeleteMessage:
+		rel, err := d.rel(m.RelationID)
+		if err != nil {
+			return rows, err
+		}
+		vals, _ := values(rel, m.OldTuple, nil)
+		return append(rows, Row{Op: OpDelete, Rel: rel, Values: vals}), nil
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			rel, err := d.rel(id)
+			if err != nil {
+				return rows, err
+			}
+			rows = append(rows, Row{Op: OpTruncate, Rel: rel, Values: make([][]byte, len(rel.Columns))})
+		}
+		return rows, nil
+	}
+	return rows, nil
+}
+
+func (d *Decoder) rel(id uint32) (*Relation, error) {
+	r, ok := d.rels[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: relation id %d", ErrUnknownRelation, id)
+	}
+	return r, nil
+}
+
+func (d *Decoder) relation(m *pglogrepl.RelationMessage) {
+	rel := &Relation{
+		ID:              m.RelationID,
+		Namespace:       m.Namespace,
+		Name:            m.RelationName,
+		ReplicaIdentity: m.ReplicaIdentity,
+		Columns:         make([]Column, len(m.Columns)),
+	}
+	for i, c := range m.Columns {
+		rel.Columns[i] = Column{Name: c.Name, TypeOID: c.DataType, TypeMod: c.TypeModifier, Identity: c.Flags&1 != 0}
+	}
+	rel.Key = d.keys(rel)
+	// pgoutput repeats a Relation message after every reconnect and cache
+	// invalidation; keep the old pointer when nothing changed.
+	if old, ok := d.rels[m.RelationID]; ok && old.sameShape(rel) {
+		return
+	}
+	d.rels[m.RelationID] = rel
+}
+
+// values converts a tuple to per-column text. Unchanged TOASTed values are
+// taken from before when it holds them, else listed as unchanged.
+func values(rel *Relation, t *pglogrepl.TupleData, before [][]byte) ([][]byte, []string) {
+	vals := make([][]byte, len(rel.Columns))
+	if t == nil {
+		return vals, nil
+	}
+	var unchanged []string
+	for i, c := range t.Columns {
+		if i >= len(vals) {
+			break
+		}
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			vals[i] = c.Data
+			if vals[i] == nil {
+				vals[i] = []byte{}
+			}
+		case pglogrepl.TupleDataTypeToast:
+			if before != nil && before[i] != nil {
+				vals[i] = before[i]
+			} else {
+				unchanged = append(unchanged, rel.Columns[i].Name)
+			}
+		}
+	}
+	return vals, unchanged
+}
+
+// update shapes an update. With a before image (REPLICA IDENTITY FULL) the
+// unchanged values are filled from it. The row is written as D+I when the
+// table has no primary key or the key changed, else as one U row.
+func update(rows []Row, rel *Relation, m *pglogrepl.UpdateMessage) []Row {
+	var before [][]byte
+	if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
+		before, _ = values(rel, m.OldTuple, nil)
+	}
+	after, unchanged := values(rel, m.NewTuple, before)
+	switch {
+	case m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey:
+		// pgoutput sends the old key only when a key column changed.
+		old, _ := values(rel, m.OldTuple, nil)
+		return append(rows,
+			Row{Op: OpDelete, Rel: rel, Values: old},
+			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged})
+	case before != nil && (rel.Key == nil || keyChanged(rel.Key, before, after)):
+		return append(rows,
+			Row{Op: OpDelete, Rel: rel, Values: before},
+			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged})
+	}
+	return append(rows, Row{Op: OpUpdate, Rel: rel, Values: after, Unchanged: unchanged})
+}
+
+func keyChanged(key []int, before, after [][]byte) bool {
+	for _, i := range key {
+		if (before[i] == nil) != (after[i] == nil) || string(before[i]) != string(after[i]) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,290 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/internal/oracle"
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
+)
+
+var (
+	pg     *testenv.Postgres
+	s3srv  *testenv.S3Server
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		return 1
+	}
+	if pg, err = testenv.StartPostgres(ctx); err != nil {
+		return fail(err)
+	}
+	defer pg.Stop()
+	if s3srv, err = testenv.StartS3(ctx); err != nil {
+		return fail(err)
+	}
+	defer s3srv.Stop()
+	if err := oracle.Ensure(ctx); err != nil {
+		return fail(err)
+	}
+	dir, err := os.MkdirTemp("", "cdc2s3-e2e-bin-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "cdc2s3")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/cdc2s3")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("build cdc2s3: %v\n%s", err, out))
+	}
+	return m.Run()
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// newDatabase creates a fresh database for one test and returns its DSN
+// and a connection to it.
+func newDatabase(t *testing.T) (string, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	name := strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := pg.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pg.Connect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return pg.DSN(name), conn
+}
+
+// daemon is a cdc2s3 process.
+type daemon struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// s3Env is the environment that points the AWS SDK at the test server.
+func s3Env() []string { return s3srv.Env() }
+
+// start runs the binary with args; the environment has the S3 settings.
+func start(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{out: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(binary, args...)
+	d.cmd.Env = append(os.Environ(), s3Env()...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+		if t.Failed() {
+			t.Logf("cdc2s3 %s output:\n%s", args[0], tail(d.out.String(), 60))
+		}
+	})
+	return d
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("cdc2s3 exited with %v after SIGTERM\n%s", err, tail(d.out.String(), 40))
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("cdc2s3 did not stop within 90s of SIGTERM\n%s", tail(d.out.String(), 40))
+	}
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (d *daemon) kill() {
+	d.cmd.Process.Kill()
+	<-d.done
+}
+
+// exited reports whether the process has exited, and its error.
+func (d *daemon) exited() (bool, error) {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// currentLSN returns the server's current WAL insert position.
+func currentLSN(t *testing.T, conn *pgx.Conn) pglogrepl.LSN {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// waitConfirmed waits until the slot's confirmed_flush_lsn reaches target:
+// the daemon has uploaded every change up to there.
+func waitConfirmed(t *testing.T, conn *pgx.Conn, slot string, target pglogrepl.LSN, d *daemon, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var s *string
+		err := conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&s)
+		if err != nil && err != pgx.ErrNoRows {
+			t.Fatal(err)
+		}
+		if s != nil {
+			lsn, _ := pglogrepl.ParseLSN(*s)
+			if lsn >= target {
+				return
+			}
+		}
+		if d != nil {
+			if done, err := d.exited(); done {
+				t.Fatalf("cdc2s3 exited (%v) before confirming %s\n%s", err, target, tail(d.out.String(), 40))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s not confirmed up to %s within %s (at %v)", slot, target, timeout, s)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// download copies every object under bucket/prefix into dir, so the
+// oracle (which reads local files only) can judge an S3 destination.
+func download(t *testing.T, bucket, prefix, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	c := s3srv.Client()
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, strings.TrimPrefix(key, prefix))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = io.Copy(f, out.Body)
+			out.Body.Close()
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// compareTables checks, table by table, that the state the oracle derives
+// from the destination in dir equals the source.
+func compareTables(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, st := range tables {
+		ot, err := oracle.TableFromCatalog(ctx, conn, st[0], st[1])
+		if err != nil {
+			t.Errorf("%s.%s: %v", st[0], st[1], err)
+			continue
+		}
+		if ot.History, err = oracle.LoadHistory(dir, st[0], st[1]); err != nil {
+			t.Errorf("%s.%s: %v", st[0], st[1], err)
+			continue
+		}
+		want, err := oracle.SourceState(ctx, conn, ot)
+		if err != nil {
+			t.Errorf("%s.%s: source: %v", st[0], st[1], err)
+			continue
+		}
+		got, err := oracle.State(ctx, oracle.TableDir(dir, st[0], st[1]), ot)
+		if err != nil {
+			t.Errorf("%s.%s: oracle: %v", st[0], st[1], err)
+			continue
+		}
+		if err := oracle.Compare(want, got); err != nil {
+			t.Errorf("%s.%s differs from the source (%d rows in source): %v", st[0], st[1], len(want), err)
+		} else {
+			t.Logf("%s.%s: %d rows match", st[0], st[1], len(want))
+		}
+	}
+}

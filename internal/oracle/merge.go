@@ -1,0 +1,189 @@
+package oracle
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stampName marks a complete install: it holds the SHA-256 of the
+// package-lock.json that npm ci installed, so an interrupted or outdated
+// node_modules is installed again.
+const stampName = ".cdc2s3-oracle-installed"
+
+// jsDir returns the directory of the Node.js part (js/ next to this source
+// file), so that tests of any package find it.
+func jsDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "js"
+	}
+	return filepath.Join(filepath.Dir(file), "js")
+}
+
+// Ensure installs the Node.js dependencies (DuckDB) with npm ci unless the
+// locked versions are installed already. Test packages running in parallel
+// share one install through a lock file.
+func Ensure(ctx context.Context) error {
+	dir := jsDir()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("oracle: %s not found in PATH; install Node.js 20 or later with npm (the oracle runs DuckDB from npm)", tool)
+		}
+	}
+	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return fmt.Errorf("oracle: %w", err)
+	}
+	sum := sha256.Sum256(lock)
+	want := hex.EncodeToString(sum[:])
+	stamp := filepath.Join(dir, "node_modules", stampName)
+	installed := func() bool {
+		b, err := os.ReadFile(stamp)
+		return err == nil && strings.TrimSpace(string(b)) == want
+	}
+	if installed() {
+		return nil
+	}
+
+	unlock, err := lockFile(ctx, filepath.Join(dir, ".install.lock"))
+	if err != nil {
+		return fmt.Errorf("oracle: lock npm install: %w", err)
+	}
+	defer unlock()
+	if installed() { // another test package installed it meanwhile
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("oracle: npm ci in %s: %w\n%s", dir, err, out)
+	}
+	if err := os.WriteFile(stamp, []byte(want+"\n"), 0o644); err != nil {
+		return fmt.Errorf("oracle: %w", err)
+	}
+	return nil
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can end the
+// wait.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				_ = f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			_ = f.Close()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// mergeRequest is js/merge.mjs's input.
+type mergeRequest struct {
+	Dir     string         `json:"dir"`
+	Key     []string       `json:"key"`
+	Columns []mergeColumn  `json:"columns"`
+	History []mergeHistory `json:"history"`
+}
+
+type mergeColumn struct {
+	Name  string `json:"name"`
+	Kind  Kind   `json:"kind"`
+	Array bool   `json:"array"`
+}
+
+type mergeHistory struct {
+	Name     string `json:"name"`
+	AddedLSN string `json:"added_lsn"` // decimal: a uint64 does not fit a JS number
+	Missing  string `json:"missing"`   // canonical text
+}
+
+// mergeResponse is js/merge.mjs's output.
+type mergeResponse struct {
+	Files int        `json:"files"`
+	Rows  [][]string `json:"rows"`
+}
+
+// State computes the current state of table t from dir, the table's folder
+// (<dest>/<schema>/<table>), by the merge rule of the output contract,
+// section 4. The values are canonical text in the order of t.Columns. A
+// folder without Parquet files is an empty table.
+func State(ctx context.Context, dir string, t Table) ([]Row, error) {
+	if err := Ensure(ctx); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("oracle: %w", err)
+	}
+	req := mergeRequest{Dir: abs, Key: t.Key, Columns: []mergeColumn{}, History: []mergeHistory{}}
+	if req.Key == nil {
+		req.Key = []string{}
+	}
+	for _, c := range t.Columns {
+		req.Columns = append(req.Columns, mergeColumn{Name: c.Name, Kind: c.Kind, Array: c.Array})
+	}
+	for _, h := range t.History {
+		c, ok := t.column(h.Name)
+		if !ok {
+			continue // dropped since: not a current column
+		}
+		missing, err := canonValue(c, h.Missing)
+		if err != nil {
+			return nil, fmt.Errorf("oracle: missing value of %s: %w", h.Name, err)
+		}
+		req.History = append(req.History, mergeHistory{
+			Name:     h.Name,
+			AddedLSN: strconv.FormatUint(uint64(h.AddedLSN), 10),
+			Missing:  missing,
+		})
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("oracle: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "node", "merge.mjs")
+	cmd.Dir = jsDir()
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("oracle: merge %s: %w: %s", abs, err, strings.TrimSpace(stderr.String()))
+	}
+	var resp mergeResponse
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+		return nil, fmt.Errorf("oracle: merge %s: bad output: %w", abs, err)
+	}
+	rows := make([]Row, len(resp.Rows))
+	for i, r := range resp.Rows {
+		rows[i] = Row(r)
+	}
+	return rows, nil
+}

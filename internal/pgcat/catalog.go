@@ -1,0 +1,189 @@
+package pgcat
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+)
+
+// Table is a source table to copy and stream.
+type Table struct {
+	OID    uint32
+	Schema string
+	Name   string
+	// Partitioned is true for a declaratively partitioned root: its rows
+	// live in its partitions and are read through it. Any other table is
+	// read with ONLY, so an inheritance parent never repeats its
+	// children's rows.
+	Partitioned bool
+	Columns     []Column
+	Key         []string // primary-key columns, empty when there is none
+}
+
+// Column is a table column as the snapshot reads it: not dropped, not
+// generated (pgoutput before PostgreSQL 18 does not send generated
+// columns, so neither does the snapshot).
+type Column struct {
+	Name    string
+	TypeOID uint32
+	TypeMod int32
+}
+
+// QualifiedName returns the quoted "schema"."name".
+func (t Table) QualifiedName() string {
+	return pgx.Identifier{t.Schema, t.Name}.Sanitize()
+}
+
+// String returns schema.name unquoted, for messages.
+func (t Table) String() string { return t.Schema + "." + t.Name }
+
+// PublishedTables returns the tables of a publication as the stream will
+// name them: with publish_via_partition_root, partitioned roots instead of
+// their partitions.
+func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([]Table, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid
+		FROM pg_publication_tables pt
+		JOIN pg_namespace n ON n.nspname = pt.schemaname
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+		WHERE pt.pubname = $1
+		ORDER BY pt.schemaname, pt.tablename`, publication)
+	if err != nil {
+		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
+	}
+	oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
+	}
+	return describe(ctx, conn, oids)
+}
+
+// UserTables returns every ordinary and partitioned-root table outside the
+// system schemas, or, when names is not empty, the named ones
+// ("schema.table" or "table" for public).
+func UserTables(ctx context.Context, conn *pgx.Conn, names []string) ([]Table, error) {
+	var oids []uint32
+	if len(names) == 0 {
+		rows, err := conn.Query(ctx, `
+			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+			  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+			  AND n.nspname NOT LIKE 'pg_temp%'
+			ORDER BY n.nspname, c.relname`)
+		if err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		if oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32]); err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+	} else {
+		for _, n := range names {
+			schema, name := SplitName(n)
+			var oid uint32
+			err := conn.QueryRow(ctx, `
+				SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&oid)
+			if err == pgx.ErrNoRows {
+				return nil, fmt.Errorf("table %s.%s not found: fix --tables", schema, name)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("look up table %s.%s: %w", schema, name, err)
+			}
+			oids = append(oids, oid)
+		}
+	}
+	return describe(ctx, conn, oids)
+}
+
+// SplitName splits "schema.table" ("table" means public.table).
+func SplitName(s string) (schema, name string) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return "public", s
+}
+
+func describe(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]Table, error) {
+	tables := make([]Table, 0, len(oids))
+	for _, oid := range oids {
+		t, err := Describe(ctx, conn, oid)
+		if err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	return tables, nil
+}
+
+// Describe reads one table's columns and primary key.
+func Describe(ctx context.Context, conn *pgx.Conn, oid uint32) (Table, error) {
+	t := Table{OID: oid}
+	var kind byte
+	err := conn.QueryRow(ctx, `
+		SELECT n.nspname, c.relname, c.relkind::"char"
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, oid).
+		Scan(&t.Schema, &t.Name, &kind)
+	if err != nil {
+		return t, fmt.Errorf("describe table %d: %w", oid, err)
+	}
+	t.Partitioned = kind == 'p'
+	rows, err := conn.Query(ctx, `
+		SELECT attname, atttypid, atttypmod FROM pg_attribute
+		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+		ORDER BY attnum`, oid)
+	if err != nil {
+		return t, fmt.Errorf("describe %s: %w", t, err)
+	}
+	t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
+		var c Column
+		err := r.Scan(&c.Name, &c.TypeOID, &c.TypeMod)
+		return c, err
+	})
+	if err != nil {
+		return t, fmt.Errorf("describe %s: %w", t, err)
+	}
+	if t.Key, err = PrimaryKey(ctx, conn, oid); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// PrimaryKey returns the primary-key column names of a table in key order.
+func PrimaryKey(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT a.attname FROM pg_index i
+		CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		WHERE i.indrelid = $1 AND i.indisprimary
+		ORDER BY k.ord`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("primary key of %d: %w", oid, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// MissingValue returns PostgreSQL's text of the value rows that existed
+// before a column was added take without any WAL (attmissingval), and
+// whether there is one.
+func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string) (*string, error) {
+	var arr *string
+	err := conn.QueryRow(ctx, `
+		SELECT CASE WHEN atthasmissing THEN attmissingval::text END
+		FROM pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, oid, column).Scan(&arr)
+	if err == pgx.ErrNoRows || arr == nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("missing value of %s: %w", column, err)
+	}
+	elems, err := pqfile.ArrayElements([]byte(*arr))
+	if err != nil || len(elems) != 1 || elems[0] == nil {
+		return nil, err
+	}
+	s := string(elems[0])
+	return &s, nil
+}

@@ -1,0 +1,176 @@
+// Package pgcat holds what cdc2s3 asks of a PostgreSQL server outside the
+// replication stream: connections with the contract's session settings,
+// the published tables, their keys and column types, and the checks and
+// hints that turn server errors into messages a user can act on.
+package pgcat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// SessionSettings are the settings under which both the snapshot and the
+// replication stream print values, so LOAD and CDC rows of the same value
+// are identical (contract §3).
+var SessionSettings = map[string]string{
+	"TimeZone":           "UTC",
+	"DateStyle":          "ISO, MDY",
+	"IntervalStyle":      "iso_8601",
+	"extra_float_digits": "3",
+	"bytea_output":       "hex",
+	"application_name":   "cdc2s3",
+}
+
+// ParseConfig parses a connection string (URL or key=value; PG* variables
+// and .pgpass apply) and adds the session settings.
+func ParseConfig(dsn string) (*pgconn.Config, error) {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --source connection string: %s", Redact(err.Error()))
+	}
+	for k, v := range SessionSettings {
+		if _, set := cfg.RuntimeParams[k]; !set || k != "application_name" {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	return cfg, nil
+}
+
+// Connect opens a regular connection for catalog queries and the snapshot.
+func Connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	pc, err := ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --source connection string: %s", Redact(err.Error()))
+	}
+	cfg.Config = *pc
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, Explain(err, pc)
+	}
+	return conn, nil
+}
+
+// ConnectReplication opens a logical replication connection
+// (replication=database) to the database of dsn.
+func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
+	cfg, err := ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, Explain(err, cfg)
+	}
+	return conn, nil
+}
+
+// Explain turns a connection or query error into a message that names the
+// fix. It never includes the password.
+func Explain(err error, cfg *pgconn.Config) error {
+	if err == nil {
+		return nil
+	}
+	user, where := "", ""
+	if cfg != nil {
+		user = cfg.User
+		where = fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01":
+			return fmt.Errorf("password authentication failed for user %q: check the password in --source (or PGPASSWORD / ~/.pgpass)", user)
+		case "28000":
+			if strings.Contains(pgErr.Message, "replication") {
+				return fmt.Errorf("user %q may not open a replication connection: grant it with ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q) and allow replication connections in pg_hba.conf", user, user, user)
+			}
+			return fmt.Errorf("server rejected user %q: %s; allow the client in pg_hba.conf", user, pgErr.Message)
+		case "3D000":
+			return fmt.Errorf("%s: fix the database name in --source", pgErr.Message)
+		case "42501":
+			if strings.Contains(pgErr.Message, "replication") {
+				return fmt.Errorf("user %q lacks the REPLICATION attribute: ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q)", user, user, user)
+			}
+			return fmt.Errorf("permission denied: %s; grant the privilege to %q", pgErr.Message, user)
+		case "55000":
+			if strings.Contains(pgErr.Message, "wal_level") {
+				return fmt.Errorf("wal_level is not logical: set wal_level = logical in postgresql.conf (on RDS: rds.logical_replication = 1) and restart PostgreSQL")
+			}
+		case "53400":
+			return fmt.Errorf("%s: raise max_replication_slots / max_wal_senders on the server or drop unused slots", pgErr.Message)
+		}
+		return fmt.Errorf("postgres: %s (SQLSTATE %s)", Redact(pgErr.Message), pgErr.Code)
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	if errors.As(err, &opErr) || errors.As(err, &netErr) || strings.Contains(err.Error(), "connect") {
+		return fmt.Errorf("cannot connect to PostgreSQL at %s: %s; check the host and port in --source and that the server is running", where, Redact(rootCause(err)))
+	}
+	return errors.New(Redact(err.Error()))
+}
+
+// rootCause returns the innermost error's text.
+func rootCause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// Redact removes passwords from a connection string or a message that
+// quotes one: "postgres://u:secret@h" becomes "postgres://u:xxxxx@h", and
+// "password=secret" becomes "password=xxxxx".
+func Redact(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		at := strings.IndexByte(s, '@')
+		end := strings.IndexAny(s, " /?\t\n")
+		if at >= 0 && (end < 0 || at < end) {
+			cred := s[:at]
+			if c := strings.IndexByte(cred, ':'); c >= 0 {
+				b.WriteString(cred[:c+1] + "xxxxx")
+			} else {
+				b.WriteString(cred)
+			}
+			s = s[at:]
+		}
+	}
+	b.WriteString(s)
+	out := b.String()
+	for _, key := range []string{"password=", "PASSWORD="} {
+		for from := 0; ; {
+			i := strings.Index(out[from:], key)
+			if i < 0 {
+				break
+			}
+			i += from + len(key)
+			j := i
+			for j < len(out) && out[j] != ' ' && out[j] != '&' {
+				j++
+			}
+			out = out[:i] + "xxxxx" + out[j:]
+			from = i + 5
+		}
+	}
+	return out
+}

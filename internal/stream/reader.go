@@ -1,0 +1,579 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+)
+
+// reader owns the replication connection and the open files.
+type reader struct {
+	cfg      Config
+	conn     *pgx.Conn // catalog look-ups; used by the reader goroutine only
+	repl     *pgconn.PgConn
+	store    sink.Store
+	states   *lsnstore.Store
+	state    lsnstore.State // owned by the uploader once streaming
+	log      *slog.Logger
+	dec      *decoder.Decoder
+	resolver *pgcat.Resolver
+	ctx      context.Context // for catalog look-ups made from the decoder's KeyFunc
+	keyErr   error
+
+	tables map[string]*table
+	spool  *spool
+	rows   []decoder.Row
+	inTxn  bool
+
+	sealed       []sealedFile
+	pendingBytes int64
+	lastFlush    time.Time
+	lastCommit   pglogrepl.LSN // end LSN of the last commit processed
+	handed       pglogrepl.LSN // ack LSN of the last batch handed to the uploader
+	idleAck      pglogrepl.LSN // server WAL end acknowledged while nothing was pending
+	lastSent     pglogrepl.LSN
+	lastStatus   time.Time
+
+	durable atomic.Uint64 // set by the uploader
+	uploads chan *batch
+}
+
+// table is the reader's view of one output folder.
+type table struct {
+	schema, name string
+	rel          *decoder.Relation
+	cols         []pqfile.Column
+	history      *lsnstore.History
+	historyDirty bool
+	// done is the last position already in the destination; rows at or
+	// below it are replays and are skipped.
+	done sink.Pos
+	open *openFile
+}
+
+type openFile struct {
+	f           *os.File
+	w           *pqfile.Writer
+	first, last sink.Pos
+}
+
+type sealedFile struct {
+	key  string
+	path string
+	rows int64
+}
+
+// batch is what one flush hands to the uploader: every file sealed since
+// the previous flush, the schema histories that changed, and the LSN that
+// may be acknowledged once all of it is uploaded.
+type batch struct {
+	files     []sealedFile
+	histories []*lsnstore.History
+	ack       pglogrepl.LSN
+}
+
+func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store, states *lsnstore.Store, st lsnstore.State, log *slog.Logger) *reader {
+	r := &reader{
+		cfg: cfg, conn: conn, repl: repl, store: store, states: states, state: st, log: log,
+		tables:  map[string]*table{},
+		spool:   newSpool(cfg.TempDir, spoolMemory),
+		uploads: make(chan *batch, 1),
+	}
+	r.resolver = pgcat.NewResolver(conn)
+	r.resolver.ArraysAsText = cfg.ArraysAsText
+	r.dec = decoder.New(r.primaryKey)
+	r.durable.Store(uint64(st.Checkpoint))
+	r.lastCommit, r.handed = st.Checkpoint, st.Checkpoint
+	return r
+}
+
+// primaryKey is the decoder's KeyFunc: the primary key from the catalog.
+func (r *reader) primaryKey(rel *decoder.Relation) []int {
+	names, err := pgcat.PrimaryKey(r.ctx, r.conn, rel.ID)
+	if err != nil {
+		r.keyErr = err
+		return nil
+	}
+	var key []int
+	for _, n := range names {
+		if i := slices.IndexFunc(rel.Columns, func(c decoder.Column) bool { return c.Name == n }); i >= 0 {
+			key = append(key, i)
+		}
+	}
+	return key
+}
+
+func (r *reader) run(ctx, stop context.Context) error {
+	pubs := "'" + strings.ReplaceAll(pgx.Identifier{r.cfg.Publication}.Sanitize(), "'", "''") + "'"
+	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names " + pubs, "messages 'true'"},
+	})
+	if err != nil {
+		return pgcat.Explain(fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err), nil)
+	}
+	r.log.Info("streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", r.state.Checkpoint)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.upload(gctx) })
+	g.Go(func() error {
+		err := r.receive(gctx, stop)
+		close(r.uploads)
+		return err
+	})
+	err = g.Wait()
+	if err == nil {
+		// Everything handed over is uploaded: acknowledge it before leaving.
+		r.sendStatus(false)
+		r.log.Info("stopped", "acknowledged", r.ack())
+	}
+	return err
+}
+
+// receive is the reader loop. It returns nil after a graceful stop, once
+// the last batch is handed to the uploader.
+func (r *reader) receive(ctx, stop context.Context) error {
+	r.ctx = ctx
+	r.lastFlush = time.Now()
+	r.lastStatus = time.Now()
+	// Reads are interrupted by either context; only ctx aborts.
+	rctxBase, cancel := mergeDone(ctx, stop)
+	defer cancel()
+	for {
+		if stop.Err() != nil {
+			return r.shutdown(ctx)
+		}
+		// Wake up for the next status update, and for the next flush when
+		// one can happen (only between transactions). A deadline already
+		// past would make ReceiveMessage return without reading.
+		deadline := r.lastStatus.Add(r.cfg.StatusInterval)
+		if !r.inTxn && r.hasPending() {
+			deadline = earliest(deadline, r.lastFlush.Add(r.cfg.FlushInterval))
+		}
+		if min := time.Now().Add(10 * time.Millisecond); deadline.Before(min) {
+			deadline = min
+		}
+		rctx, cancelRead := context.WithDeadline(rctxBase, deadline)
+		msg, err := r.repl.ReceiveMessage(rctx)
+		cancelRead()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if stop.Err() != nil {
+				return r.shutdown(ctx)
+			}
+			if !pgconn.Timeout(err) {
+				return pgcat.Explain(fmt.Errorf("replication stream: %w", err), nil)
+			}
+		} else if err := r.handle(ctx, msg); err != nil {
+			return err
+		}
+		if !r.inTxn && r.flushDue() {
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if time.Since(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
+			r.sendStatus(false)
+		}
+	}
+}
+
+func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error {
+	switch m := msg.(type) {
+	case *pgproto3.CopyData:
+		switch m.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+			if err != nil {
+				return fmt.Errorf("parse keepalive: %w", err)
+			}
+			// With nothing pending, every change up to the server's WAL end
+			// is in the destination: acknowledge it, so an idle publication
+			// does not hold WAL back.
+			if !r.inTxn && !r.hasPending() && pglogrepl.LSN(r.durable.Load()) >= r.handed && ka.ServerWALEnd > r.idleAck {
+				r.idleAck = ka.ServerWALEnd
+			}
+			if ka.ReplyRequested {
+				r.sendStatus(false)
+			}
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+			if err != nil {
+				return fmt.Errorf("parse xlogdata: %w", err)
+			}
+			return r.wal(ctx, xld.WALData)
+		}
+	case *pgproto3.ErrorResponse:
+		return pgcat.Explain(pgconn.ErrorResponseToPgError(m), nil)
+	}
+	return nil
+}
+
+// wal handles one pgoutput message.
+func (r *reader) wal(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case 'B':
+		r.inTxn = true
+		r.spool.reset()
+		return nil
+	case 'C':
+		var c pglogrepl.CommitMessage
+		if err := c.Decode(data[1:]); err != nil {
+			return fmt.Errorf("decode commit: %w", err)
+		}
+		err := r.commit(ctx, c.TransactionEndLSN, c.CommitTime)
+		r.spool.reset()
+		r.inTxn = false
+		return err
+	}
+	if !r.inTxn {
+		// Only non-transactional logical messages arrive outside a
+		// transaction; they carry no rows.
+		return nil
+	}
+	return r.spool.add(data)
+}
+
+// commit decodes the spooled transaction and appends its rows to the open
+// files, now that its end LSN is known.
+func (r *reader) commit(ctx context.Context, end pglogrepl.LSN, at time.Time) error {
+	var seq uint64
+	ts := at.UnixMicro()
+	err := r.spool.each(func(msg []byte) error {
+		rows, err := r.dec.Decode(msg, r.rows[:0])
+		r.rows = rows[:0]
+		if err != nil {
+			return err
+		}
+		if r.keyErr != nil {
+			return r.keyErr
+		}
+		for _, row := range rows {
+			pos := sink.Pos{LSN: uint64(end), Seq: seq}
+			seq++
+			t, err := r.table(ctx, row.Rel, end)
+			if err != nil {
+				return err
+			}
+			if !t.done.Less(pos) {
+				continue // already in the destination (replay after a restart)
+			}
+			if err := r.write(t, pos, ts, row); err != nil {
+				return fmt.Errorf("%s.%s: %w", t.schema, t.name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.lastCommit = end
+	return nil
+}
+
+func (r *reader) write(t *table, pos sink.Pos, ts int64, row decoder.Row) error {
+	if t.open == nil {
+		f, err := os.CreateTemp(r.cfg.TempDir, "cdc2s3-cdc-*.parquet")
+		if err != nil {
+			return fmt.Errorf("temp file: %w", err)
+		}
+		w, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: r.cfg.Compression})
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		t.open = &openFile{f: f, w: w, first: pos}
+	}
+	before := t.open.w.Stats().Bytes
+	err := t.open.w.Write(pqfile.Meta{
+		Op: row.Op, CommitTime: ts, LSN: int64(pos.LSN), Seq: int64(pos.Seq), Unchanged: row.Unchanged,
+	}, row.Values)
+	if err != nil {
+		return err
+	}
+	t.open.last = pos
+	r.pendingBytes += t.open.w.Stats().Bytes - before + 32
+	return nil
+}
+
+// table returns the output table of rel, handling a first sighting (load
+// the position and schema history from the destination) and a schema
+// change (seal the open file; record added and dropped columns).
+func (r *reader) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.LSN) (*table, error) {
+	k := rel.Namespace + "\x00" + rel.Name
+	t := r.tables[k]
+	if t != nil && t.rel == rel {
+		return t, nil
+	}
+	if t == nil {
+		t = &table{schema: rel.Namespace, name: rel.Name}
+		done, err := r.position(ctx, t.schema, t.name)
+		if err != nil {
+			return nil, err
+		}
+		t.done = done
+		if t.history, err = r.states.LoadHistory(ctx, t.schema, t.name); err != nil {
+			return nil, err
+		}
+		r.tables[k] = t
+	} else if err := r.seal(t); err != nil {
+		return nil, err
+	}
+	cols := make([]pqfile.Column, len(rel.Columns))
+	names := make([]string, len(rel.Columns))
+	for i, c := range rel.Columns {
+		typ, err := r.resolver.Resolve(ctx, c.TypeOID, c.TypeMod)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = pqfile.Column{Name: c.Name, Type: typ}
+		names[i] = c.Name
+	}
+	var missErr error
+	if t.history.Observe(names, uint64(at), func(name string) *string {
+		v, err := pgcat.MissingValue(ctx, r.conn, rel.ID, name)
+		if err != nil {
+			missErr = err
+		}
+		return v
+	}) {
+		t.historyDirty = true
+		if t.rel != nil {
+			r.log.Info("schema change", "table", t.schema+"."+t.name, "columns", names, "lsn", at)
+		}
+	}
+	if missErr != nil {
+		return nil, missErr
+	}
+	t.rel, t.cols = rel, cols
+	return t, nil
+}
+
+// position returns the last position of a table already in the
+// destination, from the positions its change files' names carry.
+func (r *reader) position(ctx context.Context, schema, name string) (sink.Pos, error) {
+	objs, err := r.store.List(ctx, sink.TableDir(schema, name))
+	if err != nil {
+		return sink.Pos{}, fmt.Errorf("list %s.%s: %w", schema, name, err)
+	}
+	var done sink.Pos
+	for _, o := range objs {
+		if _, last, ok := sink.ParseCDCKey(o.Key); ok && done.Less(last) {
+			done = last
+		}
+	}
+	return done, nil
+}
+
+// seal closes a table's open file and queues it for the next batch.
+func (r *reader) seal(t *table) error {
+	o := t.open
+	if o == nil {
+		return nil
+	}
+	t.open = nil
+	if err := o.w.Close(); err != nil {
+		o.f.Close()
+		os.Remove(o.f.Name())
+		return err
+	}
+	if err := o.f.Close(); err != nil {
+		os.Remove(o.f.Name())
+		return fmt.Errorf("close %s: %w", o.f.Name(), err)
+	}
+	r.sealed = append(r.sealed, sealedFile{
+		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: o.w.Stats().Rows,
+	})
+	t.done = o.last
+	return nil
+}
+
+func (r *reader) hasPending() bool {
+	if len(r.sealed) > 0 || r.lastCommit > r.handed {
+		return true
+	}
+	for _, t := range r.tables {
+		if t.open != nil || t.historyDirty {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *reader) flushDue() bool {
+	if r.pendingBytes >= r.cfg.FlushSize {
+		return true
+	}
+	return time.Since(r.lastFlush) >= r.cfg.FlushInterval && r.hasPending()
+}
+
+// flush seals every open file and hands the batch to the uploader, waiting
+// for room while keeping the walsender informed.
+func (r *reader) flush(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	if !r.hasPending() {
+		return nil
+	}
+	b := &batch{ack: r.lastCommit}
+	for _, t := range r.tables {
+		if err := r.seal(t); err != nil {
+			return err
+		}
+		if t.historyDirty {
+			b.histories = append(b.histories, t.history.Clone())
+			t.historyDirty = false
+		}
+	}
+	b.files, r.sealed = r.sealed, nil
+	r.pendingBytes = 0
+	tick := time.NewTicker(r.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case r.uploads <- b:
+			r.handed = b.ack
+			return nil
+		case <-tick.C:
+			r.sendStatus(false)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// shutdown drops a partly received transaction (it is sent again after a
+// restart, since it is not acknowledged) and flushes the rest.
+func (r *reader) shutdown(ctx context.Context) error {
+	r.log.Info("stopping: flushing open files")
+	r.spool.reset()
+	r.inTxn = false
+	return r.flush(ctx)
+}
+
+// ack is the LSN that may be acknowledged: everything at or below it is in
+// the destination.
+func (r *reader) ack() pglogrepl.LSN {
+	return max(pglogrepl.LSN(r.durable.Load()), r.idleAck)
+}
+
+// sendStatus reports the acknowledged position. Write, flush and apply are
+// all set: pglogrepl would copy the write position into zero ones.
+func (r *reader) sendStatus(reply bool) {
+	ack := r.ack()
+	r.lastStatus = time.Now()
+	if ack == 0 {
+		return
+	}
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), r.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: ack, WALFlushPosition: ack, WALApplyPosition: ack, ReplyRequested: reply,
+	})
+	if err != nil {
+		r.log.Warn("send standby status", "err", err)
+		return
+	}
+	r.lastSent = ack
+}
+
+// upload is the uploader loop: files, then histories, then the checkpoint,
+// then the durable LSN the reader acknowledges.
+func (r *reader) upload(ctx context.Context) error {
+	st := r.state
+	for b := range r.uploads {
+		start := time.Now()
+		var rows int64
+		for _, h := range b.histories {
+			if err := retry(ctx, r.log, "save schema history", func() error { return r.states.SaveHistory(ctx, h) }); err != nil {
+				return err
+			}
+		}
+		for _, f := range b.files {
+			if err := retry(ctx, r.log, "upload "+f.key, func() error { return putPath(ctx, r.store, f.key, f.path) }); err != nil {
+				return err
+			}
+			os.Remove(f.path)
+			rows += f.rows
+		}
+		if b.ack > st.Checkpoint {
+			st.Checkpoint = b.ack
+			if err := retry(ctx, r.log, "save checkpoint", func() error { return r.states.Save(ctx, st) }); err != nil {
+				return err
+			}
+		}
+		r.durable.Store(uint64(b.ack))
+		if len(b.files) > 0 {
+			r.log.Info("uploaded", "files", len(b.files), "rows", rows, "lsn", b.ack, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+func putPath(ctx context.Context, store sink.Store, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return store.Put(ctx, key, f, info.Size())
+}
+
+// retry runs fn until it succeeds, with capped exponential backoff, for at
+// most five attempts.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == 5 || ctx.Err() != nil || errors.Is(err, lsnstore.ErrBackwards) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		}
+		log.Warn("retrying", "what", what, "attempt", attempt, "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// mergeDone returns a context done when either a or b is.
+func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}

@@ -1,0 +1,116 @@
+package stream
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// spool holds the raw pgoutput messages of the transaction being received.
+// Rows can only be written at commit, when the transaction's end LSN (the
+// contract's _cdc_lsn) is known; the spool keeps memory bounded by moving
+// to a temp file once it holds more than memLimit bytes.
+type spool struct {
+	dir      string
+	memLimit int
+	mem      []byte
+	file     *os.File
+	fw       *bufio.Writer
+	count    int
+	size     int64
+}
+
+func newSpool(dir string, memLimit int) *spool {
+	return &spool{dir: dir, memLimit: memLimit}
+}
+
+// add appends one message.
+func (s *spool) add(msg []byte) error {
+	s.count++
+	s.size += int64(len(msg))
+	if s.file == nil && len(s.mem)+len(msg)+4 <= s.memLimit {
+		s.mem = binary.BigEndian.AppendUint32(s.mem, uint32(len(msg)))
+		s.mem = append(s.mem, msg...)
+		return nil
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp(s.dir, "cdc2s3-spool-*")
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		s.file, s.fw = f, bufio.NewWriterSize(f, 1<<20)
+		if _, err := s.fw.Write(s.mem); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		s.mem = s.mem[:0]
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(msg)))
+	if _, err := s.fw.Write(hdr[:]); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := s.fw.Write(msg); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// each calls fn with every message in order. The slice passed to fn is
+// valid only during the call.
+func (s *spool) each(fn func(msg []byte) error) error {
+	if s.file == nil {
+		for b := s.mem; len(b) > 0; {
+			n := binary.BigEndian.Uint32(b)
+			if err := fn(b[4 : 4+n]); err != nil {
+				return err
+			}
+			b = b[4+n:]
+		}
+		return nil
+	}
+	if err := s.fw.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	r := bufio.NewReaderSize(s.file, 1<<20)
+	var hdr [4]byte
+	var buf []byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("spool: %w", err)
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:]))
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if err := fn(buf); err != nil {
+			return err
+		}
+	}
+}
+
+// reset empties the spool for the next transaction.
+func (s *spool) reset() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+		s.file, s.fw = nil, nil
+	}
+	if cap(s.mem) > 4*s.memLimit {
+		s.mem = nil
+	}
+	s.mem = s.mem[:0]
+	s.count, s.size = 0, 0
+}

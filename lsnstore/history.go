@@ -1,0 +1,83 @@
+package lsnstore
+
+import "slices"
+
+// History records when each column of a table appeared (and disappeared)
+// in the stream, and the value rows that existed before it took without
+// any WAL, so that the merge rule (contract §4) can tell "NULL because the
+// column did not exist yet" from a real NULL.
+type History struct {
+	Version int            `json:"version"`
+	Schema  string         `json:"schema"`
+	Table   string         `json:"table"`
+	Columns []ColumnRecord `json:"columns"`
+}
+
+// ColumnRecord is one incarnation of a column: a column dropped and added
+// again has two records.
+type ColumnRecord struct {
+	Name string `json:"name"`
+	// AddedLSN is the end LSN of the first transaction written with the
+	// column (0 for columns present at the snapshot or when the table was
+	// first seen). Rows with a lower _cdc_lsn take Missing.
+	AddedLSN uint64 `json:"added_lsn"`
+	// DroppedLSN is the end LSN of the first transaction written without
+	// the column, 0 while it exists.
+	DroppedLSN uint64 `json:"dropped_lsn,omitempty"`
+	// Missing is PostgreSQL's text of the column's attmissingval (the
+	// DEFAULT existing rows took), nil for NULL.
+	Missing *string `json:"missing"`
+}
+
+// Live returns the names of the columns that currently exist, in the order
+// they were added.
+func (h *History) Live() []string {
+	var names []string
+	for _, c := range h.Columns {
+		if c.DroppedLSN == 0 {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// Observe records the column set seen at lsn. The first observation of a
+// table records every column at LSN 0. missing is asked for each newly
+// added column. It reports whether the history changed.
+func (h *History) Observe(columns []string, lsn uint64, missing func(name string) *string) bool {
+	first := len(h.Columns) == 0
+	changed := false
+	for i := range h.Columns {
+		c := &h.Columns[i]
+		if c.DroppedLSN == 0 && !slices.Contains(columns, c.Name) {
+			c.DroppedLSN = lsn
+			if c.DroppedLSN == 0 {
+				c.DroppedLSN = 1
+			}
+			changed = true
+		}
+	}
+	live := h.Live()
+	for _, name := range columns {
+		if slices.Contains(live, name) {
+			continue
+		}
+		rec := ColumnRecord{Name: name}
+		if !first {
+			rec.AddedLSN = lsn
+			if missing != nil {
+				rec.Missing = missing(name)
+			}
+		}
+		h.Columns = append(h.Columns, rec)
+		changed = true
+	}
+	return changed
+}
+
+// Clone returns a deep copy.
+func (h *History) Clone() *History {
+	c := *h
+	c.Columns = slices.Clone(h.Columns)
+	return &c
+}

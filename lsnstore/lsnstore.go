@@ -1,0 +1,135 @@
+// Package lsnstore keeps cdc2s3's own state in the destination, under
+// _cdc2s3/: the replication state and checkpoint (the LSN at or below which
+// every change is durable) and each table's schema history.
+//
+// Objects are replaced whole (Store.Put is atomic), and the checkpoint never
+// moves backwards.
+package lsnstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/cdc2s3/cdc2s3/sink"
+)
+
+// Keys of the state objects.
+const (
+	StateKey      = sink.StatePrefix + "state.json"
+	SchemaPrefix  = sink.StatePrefix + "schema/"
+	stateVersion  = 1
+	historyFormat = 1
+)
+
+// ErrBackwards is returned when a save would move the checkpoint back.
+var ErrBackwards = errors.New("checkpoint would move backwards")
+
+// State is the replication state of one destination.
+type State struct {
+	Version     int    `json:"version"`
+	Slot        string `json:"slot"`
+	Publication string `json:"publication"`
+	// SnapshotLSN is the slot's consistent point: LOAD rows carry it, and
+	// streaming starts there.
+	SnapshotLSN  pglogrepl.LSN `json:"snapshot_lsn"`
+	SnapshotTime time.Time     `json:"snapshot_time"`
+	// SnapshotDone is set once every LOAD file is uploaded.
+	SnapshotDone bool `json:"snapshot_done"`
+	// Checkpoint is the LSN at or below which every change is uploaded.
+	Checkpoint pglogrepl.LSN `json:"checkpoint_lsn"`
+	UpdatedAt  time.Time     `json:"updated_at"`
+}
+
+// Store reads and writes state objects in a destination.
+type Store struct {
+	s sink.Store
+}
+
+// New returns a Store over s.
+func New(s sink.Store) *Store { return &Store{s: s} }
+
+// Load returns the saved state and whether there is one.
+func (l *Store) Load(ctx context.Context) (State, bool, error) {
+	var st State
+	ok, err := l.getJSON(ctx, StateKey, &st)
+	return st, ok, err
+}
+
+// Save writes st. It refuses (ErrBackwards) to replace a saved state whose
+// checkpoint is ahead of st's.
+func (l *Store) Save(ctx context.Context, st State) error {
+	var old State
+	ok, err := l.getJSON(ctx, StateKey, &old)
+	if err != nil {
+		return err
+	}
+	if ok && old.Checkpoint > st.Checkpoint {
+		return fmt.Errorf("%w: saved %s, new %s", ErrBackwards, old.Checkpoint, st.Checkpoint)
+	}
+	st.Version = stateVersion
+	st.UpdatedAt = time.Now().UTC()
+	return l.putJSON(ctx, StateKey, st)
+}
+
+// Delete removes the state (used when a snapshot is started over).
+func (l *Store) Delete(ctx context.Context) error {
+	return l.s.Delete(ctx, StateKey)
+}
+
+// HistoryKey returns the key of a table's schema history.
+func HistoryKey(schema, table string) string {
+	return SchemaPrefix + sink.EscapeName(schema) + "/" + sink.EscapeName(table) + ".json"
+}
+
+// LoadHistory returns a table's schema history; an empty one when none is
+// saved yet.
+func (l *Store) LoadHistory(ctx context.Context, schema, table string) (*History, error) {
+	h := &History{Version: historyFormat, Schema: schema, Table: table}
+	if _, err := l.getJSON(ctx, HistoryKey(schema, table), h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// SaveHistory writes a table's schema history.
+func (l *Store) SaveHistory(ctx context.Context, h *History) error {
+	return l.putJSON(ctx, HistoryKey(h.Schema, h.Table), h)
+}
+
+func (l *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
+	r, err := l.s.Get(ctx, key)
+	if errors.Is(err, sink.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (l *Store) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	b = append(b, '\n')
+	if err := l.s.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package pqfile
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding"
+)
+
+// Names of the metadata columns that lead every file (contract §2).
+const (
+	ColOp        = "Op"
+	ColCommitTS  = "_cdc_commit_ts"
+	ColLSN       = "_cdc_lsn"
+	ColSeq       = "_cdc_seq"
+	ColUnchanged = "_cdc_unchanged"
+)
+
+// metaColumns is the number of metadata columns before the table's own.
+const metaColumns = 5
+
+// orderedGroup is a Parquet group whose fields keep the order they were
+// given in. parquet.Group sorts its fields by name; the contract prefers the
+// table's ordinal order, which readers that match by position also need.
+type orderedGroup struct {
+	fields []parquet.Field
+}
+
+func (g *orderedGroup) ID() int                             { return 0 }
+func (g *orderedGroup) String() string                      { return "group" }
+func (g *orderedGroup) Type() parquet.Type                  { return parquet.Group{}.Type() }
+func (g *orderedGroup) Optional() bool                      { return false }
+func (g *orderedGroup) Repeated() bool                      { return false }
+func (g *orderedGroup) Required() bool                      { return true }
+func (g *orderedGroup) Leaf() bool                          { return false }
+func (g *orderedGroup) Fields() []parquet.Field             { return g.fields }
+func (g *orderedGroup) Encoding() encoding.Encoding         { return nil }
+func (g *orderedGroup) Compression() compress.Codec         { return nil }
+func (g *orderedGroup) GoType() reflect.Type                { return reflect.TypeOf(map[string]any{}) }
+func (f namedField) Name() string                           { return f.name }
+func (f namedField) Value(base reflect.Value) reflect.Value { return reflect.Value{} }
+
+// namedField gives a node its name in the ordered group.
+type namedField struct {
+	parquet.Node
+	name string
+}
+
+// leafNode returns the Parquet node of one value of type t (without
+// optionality or list wrapping).
+func leafNode(t Type) parquet.Node {
+	switch t.Kind {
+	case Bool:
+		return parquet.Leaf(parquet.BooleanType)
+	case Int16:
+		return parquet.Int(16)
+	case Int32:
+		return parquet.Int(32)
+	case Int64:
+		return parquet.Int(64)
+	case Float32:
+		return parquet.Leaf(parquet.FloatType)
+	case Float64:
+		return parquet.Leaf(parquet.DoubleType)
+	case Decimal:
+		switch {
+		case t.Precision <= 9:
+			return parquet.Decimal(t.Scale, t.Precision, parquet.Int32Type)
+		case t.Precision <= 18:
+			return parquet.Decimal(t.Scale, t.Precision, parquet.Int64Type)
+		default:
+			return parquet.Decimal(t.Scale, t.Precision, parquet.FixedLenByteArrayType(decimalBytes(t.Precision)))
+		}
+	case Bytes:
+		return parquet.Leaf(parquet.ByteArrayType)
+	case Date:
+		return parquet.Date()
+	case Timestamp:
+		return parquet.TimestampAdjusted(parquet.Microsecond, false)
+	case TimestampTZ:
+		return parquet.TimestampAdjusted(parquet.Microsecond, true)
+	default:
+		return parquet.String()
+	}
+}
+
+// columnNode returns the full node of a table column: optional, and a
+// standard three-level LIST for arrays.
+func columnNode(t Type) parquet.Node {
+	n := leafNode(t)
+	if t.List {
+		return parquet.Optional(parquet.List(parquet.Optional(n)))
+	}
+	return parquet.Optional(n)
+}
+
+// buildSchema returns the file schema: metadata columns, then cols.
+func buildSchema(cols []Column) (*parquet.Schema, []parquet.WriterOption) {
+	fields := []parquet.Field{
+		namedField{parquet.Encoded(parquet.String(), &parquet.RLEDictionary), ColOp},
+		namedField{parquet.TimestampAdjusted(parquet.Microsecond, true), ColCommitTS},
+		namedField{parquet.Int(64), ColLSN},
+		namedField{parquet.Int(64), ColSeq},
+		namedField{parquet.Optional(parquet.List(parquet.String())), ColUnchanged},
+	}
+	var opts []parquet.WriterOption
+	for _, c := range cols {
+		fields = append(fields, namedField{columnNode(c.Type), c.Name})
+		// parquet-go (up to at least v0.32.0) orders FIXED_LEN_BYTE_ARRAY
+		// bounds as unsigned bytes, which is wrong for negative two's
+		// complement decimals: write no statistics rather than wrong ones.
+		if c.Type.Kind == Decimal && c.Type.Precision > 18 {
+			path := []string{c.Name}
+			if c.Type.List {
+				path = append(path, "list", "element")
+			}
+			opts = append(opts, parquet.SkipPageBounds(path...), parquet.SkipPageStatistics(path...))
+		}
+	}
+	return parquet.NewSchema("schema", &orderedGroup{fields: fields}), opts
+}
+
+// pathString joins a column path for messages.
+func pathString(p []string) string { return strings.Join(p, ".") }

@@ -1,0 +1,51 @@
+package s3store
+
+// This file is the only one that knows how objects are uploaded. It uses
+// feature/s3/manager, which the SDK has deprecated in favour of
+// feature/s3/transfermanager; moving over means rewriting this file alone.
+
+import (
+	"context"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// uploadParams describes one upload.
+type uploadParams struct {
+	Bucket      string
+	Key         string    // full key, prefix included
+	Body        io.Reader // yields exactly Size bytes, then io.EOF
+	Size        int64
+	IfNoneMatch bool  // fail with 412 PreconditionFailed if the key exists
+	PartSize    int64 // bytes per part; objects up to this size go in one PutObject
+	Concurrency int   // parts in flight
+}
+
+// upload stores p.Body under p.Key: one PutObject for small objects, a
+// multipart upload (aborted on failure) for larger ones. IfNoneMatch goes on
+// the PutObject or on CompleteMultipartUpload, so the object appears only if
+// no other did first.
+func upload(ctx context.Context, client *s3.Client, p uploadParams) error {
+	u := manager.NewUploader(client, func(u *manager.Uploader) {
+		u.PartSize = max(p.PartSize, manager.MinUploadPartSize)
+		// Stay within the parts limit, as the manager does itself only
+		// for seekable bodies.
+		if parts := int64(u.MaxUploadParts); p.Size/u.PartSize >= parts {
+			u.PartSize = p.Size/(parts-1) + 1
+		}
+		u.Concurrency = max(p.Concurrency, 1)
+	})
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(p.Bucket),
+		Key:    aws.String(p.Key),
+		Body:   p.Body,
+	}
+	if p.IfNoneMatch {
+		in.IfNoneMatch = aws.String("*")
+	}
+	_, err := u.Upload(ctx, in)
+	return err
+}
