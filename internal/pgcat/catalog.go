@@ -187,3 +187,41 @@ func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string
 	s := string(elems[0])
 	return &s, nil
 }
+
+// CurrentValues reads the named columns of the row whose primary key
+// columns equal keyVals (PostgreSQL text), in PostgreSQL's text output. It
+// returns found=false when no such row exists any more. Values are read in
+// the text format, so they are exactly what pgoutput would have sent.
+func CurrentValues(ctx context.Context, conn *pgx.Conn, t Table, key []string, keyVals [][]byte, cols []string) ([][]byte, bool, error) {
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = pgx.Identifier{c}.Sanitize()
+	}
+	where := make([]string, len(key))
+	for i, k := range key {
+		where[i] = fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), i+1)
+	}
+	only := "ONLY "
+	if t.Partitioned {
+		only = ""
+	}
+	sql := fmt.Sprintf("SELECT %s FROM %s%s WHERE %s", strings.Join(sel, ", "), only, t.QualifiedName(), strings.Join(where, " AND "))
+	// Parameters go as untyped text, so the server parses them as the key
+	// columns' types.
+	rr := conn.PgConn().ExecParams(ctx, sql, keyVals, nil, nil, nil)
+	var out [][]byte
+	found := false
+	for rr.NextRow() {
+		found = true
+		for _, v := range rr.Values() {
+			if v != nil {
+				v = append([]byte{}, v...)
+			}
+			out = append(out, v)
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return nil, false, fmt.Errorf("read current row of %s: %w", t, err)
+	}
+	return out, found, nil
+}

@@ -67,6 +67,8 @@ type table struct {
 	// below it are replays and are skipped.
 	done sink.Pos
 	open *openFile
+	// source describes the table in the catalog, read when first needed.
+	source pgcat.Table
 }
 
 type openFile struct {
@@ -279,6 +281,11 @@ func (r *reader) commit(ctx context.Context, end pglogrepl.LSN, at time.Time) er
 			if !t.done.Less(pos) {
 				continue // already in the destination (replay after a restart)
 			}
+			if row.Op == decoder.OpInsert && len(row.Unchanged) > 0 {
+				if err := r.fillUnchanged(ctx, t, &row); err != nil {
+					return err
+				}
+			}
 			if err := r.write(t, pos, ts, row); err != nil {
 				return fmt.Errorf("%s.%s: %w", t.schema, t.name, err)
 			}
@@ -369,6 +376,47 @@ func (r *reader) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 	}
 	t.rel, t.cols = rel, cols
 	return t, nil
+}
+
+// fillUnchanged completes the insert half of a primary-key update whose
+// TOASTed columns were not sent. Under the default replica identity
+// PostgreSQL sends neither the value nor a before image, and the merge rule
+// cannot carry a value across keys, so the value is read from the row
+// itself. It may be newer than the update, but any later change to the
+// column is in the stream with its own value, and a row deleted since needs
+// none: the current state derived from the folder is exact either way.
+// With REPLICA IDENTITY FULL the decoder fills such values from the before
+// image and this is never needed.
+func (r *reader) fillUnchanged(ctx context.Context, t *table, row *decoder.Row) error {
+	rel := row.Rel
+	if len(rel.Key) == 0 {
+		return nil
+	}
+	key := make([]string, len(rel.Key))
+	keyVals := make([][]byte, len(rel.Key))
+	for i, k := range rel.Key {
+		key[i], keyVals[i] = rel.Columns[k].Name, row.Values[k]
+	}
+	if t.source.OID == 0 {
+		src, err := pgcat.Describe(ctx, r.conn, rel.ID)
+		if err != nil {
+			return err
+		}
+		t.source = src
+	}
+	vals, found, err := pgcat.CurrentValues(ctx, r.conn, t.source, key, keyVals, row.Unchanged)
+	if err != nil || !found {
+		return err
+	}
+	for i, name := range row.Unchanged {
+		for j, c := range rel.Columns {
+			if c.Name == name {
+				row.Values[j] = vals[i]
+			}
+		}
+	}
+	row.Unchanged = nil
+	return nil
 }
 
 // position returns the last position of a table already in the
