@@ -10,9 +10,12 @@
 package decoder
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -132,7 +135,7 @@ func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
 	if len(data) == 0 {
 		return rows, errors.New("empty pgoutput message")
 	}
-	msg, err := pglogrepl.Parse(data)
+	msg, err := parse(data)
 	if err != nil {
 		return rows, fmt.Errorf("parse pgoutput %q message: %w", data[0], err)
 	}
@@ -171,6 +174,147 @@ func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
 		return rows, nil
 	}
 	return rows, nil
+}
+
+// parse checks the layout of data, then parses it with pglogrepl, which
+// trusts the lengths it reads: a cut or corrupt message would make it index
+// out of range, or allocate what a length field claims, up to 16 GiB.
+func parse(data []byte) (msg pglogrepl.Message, err error) {
+	if err := checkLayout(data); err != nil {
+		return nil, err
+	}
+	if data[0] == 'I' && len(data) == 8 {
+		// An insert into a table without columns (CREATE TABLE t ()),
+		// which pglogrepl rejects as too short.
+		return &pglogrepl.InsertMessage{
+			RelationID: binary.BigEndian.Uint32(data[1:]),
+			Tuple:      &pglogrepl.TupleData{},
+		}, nil
+	}
+	defer func() {
+		// checkLayout should have caught it; a panic is still an error.
+		if p := recover(); p != nil {
+			msg, err = nil, fmt.Errorf("malformed message: %v", p)
+		}
+	}()
+	return pglogrepl.Parse(data)
+}
+
+// errShort reports a message that ends before its fields do.
+var errShort = errors.New("message truncated")
+
+// layout walks the fields of a message without decoding them.
+type layout struct {
+	b   []byte
+	err error
+}
+
+func (l *layout) skip(n uint64) {
+	if l.err != nil {
+		return
+	}
+	if uint64(len(l.b)) < n {
+		l.err = errShort
+		return
+	}
+	l.b = l.b[n:]
+}
+
+// num reads a big-endian unsigned integer of n bytes.
+func (l *layout) num(n int) uint64 {
+	if l.err != nil {
+		return 0
+	}
+	if len(l.b) < n {
+		l.err = errShort
+		return 0
+	}
+	var v uint64
+	for _, c := range l.b[:n] {
+		v = v<<8 | uint64(c)
+	}
+	l.b = l.b[n:]
+	return v
+}
+
+func (l *layout) byte1() byte { return byte(l.num(1)) }
+
+func (l *layout) str() {
+	if l.err != nil {
+		return
+	}
+	i := bytes.IndexByte(l.b, 0)
+	if i < 0 {
+		l.err = errShort
+		return
+	}
+	l.b = l.b[i+1:]
+}
+
+func (l *layout) tuple() {
+	n := l.num(2)
+	for i := uint64(0); i < n && l.err == nil; i++ {
+		switch k := l.byte1(); k {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			l.skip(l.num(4))
+		case pglogrepl.TupleDataTypeNull, pglogrepl.TupleDataTypeToast:
+		default:
+			if l.err == nil {
+				l.err = fmt.Errorf("invalid tuple column kind %q", k)
+			}
+		}
+	}
+}
+
+func (l *layout) expect(kinds string) byte {
+	k := l.byte1()
+	if l.err == nil && !strings.ContainsRune(kinds, rune(k)) {
+		l.err = fmt.Errorf("invalid tuple type %q, want one of %q", k, kinds)
+	}
+	return k
+}
+
+// checkLayout checks that the fields of the message types pglogrepl.Parse
+// does not check itself fit in data.
+func checkLayout(data []byte) error {
+	l := layout{b: data[1:]}
+	switch data[0] {
+	case 'R':
+		l.skip(4) // relation id
+		l.str()   // namespace
+		l.str()   // name
+		l.skip(1) // replica identity
+		n := l.num(2)
+		for i := uint64(0); i < n && l.err == nil; i++ {
+			l.skip(1) // flags
+			l.str()   // name
+			l.skip(8) // type oid, typmod
+		}
+	case 'I':
+		l.skip(4)
+		l.expect("N")
+		l.tuple()
+	case 'U':
+		l.skip(4)
+		if l.expect("KON") != 'N' {
+			l.tuple()
+			l.expect("N")
+		}
+		l.tuple()
+	case 'D':
+		l.skip(4)
+		l.expect("KO")
+		l.tuple()
+	case 'T':
+		n := l.num(4)
+		l.skip(1)     // options
+		l.skip(4 * n) // relation ids
+	case 'M':
+		l.skip(1 + 8) // flags, LSN
+		l.str()       // prefix
+		l.skip(l.num(4))
+	}
+	return l.err
 }
 
 func (d *Decoder) rel(id uint32) (*Relation, error) {

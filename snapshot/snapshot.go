@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
@@ -169,6 +171,52 @@ func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Optio
 		return nil, err
 	}
 	return results, nil
+}
+
+// OpenSnapshot opens a connection whose transaction reads in the exported
+// snapshot.
+func OpenSnapshot(ctx context.Context, dsn, snapshot string) (*pgx.Conn, error) {
+	return openSnapshotConn(ctx, dsn, snapshot)
+}
+
+// ErrTableChanged is returned by Prepare when a table's columns changed
+// between the snapshot and the lock: the full load cannot be consistent and
+// must start over from a new snapshot.
+var ErrTableChanged = errors.New("table changed while the full load started")
+
+// Prepare locks tables in ACCESS SHARE mode from snap, a connection inside
+// the snapshot, as pg_dump does: until snap's transaction ends no DDL can
+// change them, so the COPY of each one parses against the columns the
+// snapshot sees. It returns the tables as the snapshot describes them, and
+// ErrTableChanged when one changed before its lock was granted (COPY parses
+// with the current catalog, not the snapshot's).
+func Prepare(ctx context.Context, snap, current *pgx.Conn, tables []pgcat.Table) ([]pgcat.Table, error) {
+	if len(tables) == 0 {
+		return nil, nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.QualifiedName()
+	}
+	if _, err := snap.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+		return nil, fmt.Errorf("lock tables for the full load: %w", err)
+	}
+	out := make([]pgcat.Table, len(tables))
+	for i, t := range tables {
+		seen, err := pgcat.Describe(ctx, snap, t.OID)
+		if err != nil {
+			return nil, err
+		}
+		now, err := pgcat.Describe(ctx, current, t.OID)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(seen.Columns, now.Columns) {
+			return nil, fmt.Errorf("%w: %s", ErrTableChanged, t)
+		}
+		out[i] = seen
+	}
+	return out, nil
 }
 
 func openSnapshotConn(ctx context.Context, dsn, snapshot string) (*pgx.Conn, error) {
@@ -377,5 +425,25 @@ func putFile(ctx context.Context, store sink.Store, key string, f *os.File) erro
 	return nil
 }
 
+// SaveHistories records, for each job's table, that its columns exist from
+// the full load on (added_lsn 0).
+func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) error {
+	for _, j := range jobs {
+		h := &lsnstore.History{Version: 1, Schema: j.Table.Schema, Table: j.Table.Name}
+		names := make([]string, len(j.Columns))
+		for i, c := range j.Columns {
+			names[i] = c.Name
+		}
+		h.Observe(names, 0, nil)
+		if err := states.SaveHistory(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ErrNoTables is returned when there is nothing to copy.
 var ErrNoTables = errors.New("no tables to copy")
+
+// Conn returns the connection whose transaction holds the snapshot.
+func (e *Exported) Conn() *pgx.Conn { return e.conn }

@@ -15,6 +15,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/snapshot"
 )
 
@@ -130,6 +131,9 @@ func snapshotCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(fmt.Errorf("invalid --max-file-size: %w", err), 2)
 			}
+			if err := pqfile.ValidCompression(c.String("compression")); err != nil {
+				return cli.Exit(fmt.Errorf("invalid --compression: %w", err), 2)
+			}
 			store, err := openDest(c)
 			if err != nil {
 				return err
@@ -150,12 +154,16 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile 
 		return err
 	}
 	defer exp.Close(context.WithoutCancel(ctx))
-	tables, err := pgcat.UserTables(ctx, conn, splitList(c.String("tables")))
+	listed, err := pgcat.UserTables(ctx, conn, splitList(c.String("tables")))
 	if err != nil {
 		return err
 	}
-	if len(tables) == 0 {
+	if len(listed) == 0 {
 		return snapshot.ErrNoTables
+	}
+	tables, err := snapshot.Prepare(ctx, exp.Conn(), conn, listed)
+	if err != nil {
+		return err
 	}
 	resolver := pgcat.NewResolver(conn)
 	resolver.ArraysAsText = c.Bool("arrays-as-text")
@@ -163,17 +171,8 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile 
 	if err != nil {
 		return err
 	}
-	states := lsnstore.New(store)
-	for _, j := range jobs {
-		h := &lsnstore.History{Version: 1, Schema: j.Table.Schema, Table: j.Table.Name}
-		names := make([]string, len(j.Columns))
-		for i, col := range j.Columns {
-			names[i] = col.Name
-		}
-		h.Observe(names, 0, nil)
-		if err := states.SaveHistory(ctx, h); err != nil {
-			return err
-		}
+	if err := snapshot.SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
+		return err
 	}
 	start := time.Now()
 	log.Info("full load starting", "tables", len(jobs), "lsn", exp.LSN, "dest", store.String())

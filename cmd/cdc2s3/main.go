@@ -66,6 +66,7 @@ func newApp(stop context.Context) *cli.App {
 			runCommand(stop),
 			snapshotCommand(),
 			generateCommand(stop),
+			inspectCommand(),
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed once, in run

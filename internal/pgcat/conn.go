@@ -113,22 +113,37 @@ func Explain(err error, cfg *pgconn.Config) error {
 		return fmt.Errorf("postgres: %s (SQLSTATE %s)", Redact(pgErr.Message), pgErr.Code)
 	}
 	var netErr net.Error
-	var opErr *net.OpError
-	if errors.As(err, &opErr) || errors.As(err, &netErr) || strings.Contains(err.Error(), "connect") {
+	if errors.As(err, &netErr) || strings.Contains(err.Error(), "connect") {
 		return fmt.Errorf("cannot connect to PostgreSQL at %s: %s; check the host and port in --source and that the server is running", where, Redact(rootCause(err)))
 	}
-	return errors.New(Redact(err.Error()))
+	return errors.New(Redact(oneLine(err.Error())))
 }
 
-// rootCause returns the innermost error's text.
+// rootCause returns the text of the first network error in err (for
+// example "dial tcp 127.0.0.1:5432: connect: connection refused"), else
+// of the innermost error, on one line. pgconn joins one error per host and
+// TLS attempt with newlines, often the same one twice.
 func rootCause(err error) string {
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return oneLine(netErr.Error())
+	}
 	for {
 		u := errors.Unwrap(err)
 		if u == nil {
-			return err.Error()
+			return oneLine(err.Error())
 		}
 		err = u
 	}
+}
+
+// oneLine joins the lines of s with "; " so an error prints on one line.
+func oneLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Redact removes passwords from a connection string or a message that

@@ -124,45 +124,71 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	slot, err := lookupSlot(ctx, conn, cfg.Slot)
-	if err != nil {
-		return err
-	}
 	repl, err := pgcat.ConnectReplication(ctx, cfg.Source)
 	if err != nil {
 		return err
 	}
 	defer repl.Close(context.WithoutCancel(ctx))
 
-	switch {
-	case slot != nil && haveState && st.SnapshotDone && st.Slot == cfg.Slot:
-		log.Info("resuming", "slot", cfg.Slot, "confirmed_flush_lsn", slot.confirmed, "checkpoint", st.Checkpoint)
-		if st.Checkpoint < slot.confirmed {
-			st.Checkpoint = slot.confirmed
-		}
-	case slot != nil && haveState && !st.SnapshotDone && st.Slot == cfg.Slot:
-		// The exported snapshot died with the connection that made it: the
-		// full load cannot be finished in it. Start over, from a new slot.
-		log.Warn("previous full load did not finish; dropping the slot and starting over", "slot", cfg.Slot)
-		if err := dropSlot(ctx, conn, cfg.Slot); err != nil {
+	// A crashed predecessor's walsender may still be creating the slot;
+	// such a start waits for it rather than failing.
+	for attempt := 0; ; attempt++ {
+		var slot *slotInfo
+		if slot, err = waitSlotFree(ctx, conn, cfg.Slot, slotWait, log); err != nil {
 			return err
 		}
-		fallthrough
-	case slot == nil && (!haveState || !st.SnapshotDone):
-		if st, err = initialLoad(ctx, conn, repl, cfg, store, log); err != nil {
+		st, err = prepareSlot(ctx, conn, repl, cfg, store, states, st, haveState, slot, log)
+		if !errors.Is(err, errSlotCreating) || attempt == 10 {
+			break
+		}
+		log.Warn("replication slot is being created by another connection; waiting", "slot", cfg.Slot)
+		if st, haveState, err = states.Load(ctx); err != nil {
 			return err
 		}
-	case slot == nil:
-		return fmt.Errorf("replication slot %q does not exist but %s holds a finished load (checkpoint %s): changes since then are gone from the WAL. "+
-			"To start over with a new full load, remove %s from the destination (or use a new --dest); see docs/operations.md",
-			cfg.Slot, store, st.Checkpoint, sink.StatePrefix)
-	default:
-		return fmt.Errorf("replication slot %q exists but %s has no cdc2s3 state for it: choose another --slot, or drop the slot (SELECT pg_drop_replication_slot('%s')) if nothing else uses it",
-			cfg.Slot, store, cfg.Slot)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return err
 	}
 
 	r := newReader(cfg, conn, repl, store, states, st, log)
 	return r.run(ctx, stop)
+}
+
+// prepareSlot decides, from the slot and the destination's state, whether
+// to resume streaming or to (re)start the full load, and returns the state
+// to stream from.
+func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store,
+	states *lsnstore.Store, st lsnstore.State, haveState bool, slot *slotInfo, log *slog.Logger) (lsnstore.State, error) {
+	ours := haveState && st.Slot == cfg.Slot
+	switch {
+	case slot != nil && ours && st.SnapshotDone:
+		log.Info("resuming", "slot", cfg.Slot, "confirmed_flush_lsn", slot.confirmed, "checkpoint", st.Checkpoint)
+		if st.Checkpoint < slot.confirmed {
+			st.Checkpoint = slot.confirmed
+		}
+		return st, nil
+	case slot != nil && ours:
+		// A full load did not finish: its exported snapshot died with the
+		// connection that made it. Start over from a new slot.
+		log.Warn("previous full load did not finish; dropping the slot and starting over", "slot", cfg.Slot)
+		if err := dropSlot(ctx, conn, cfg.Slot); err != nil {
+			return st, err
+		}
+		return initialLoad(ctx, conn, repl, cfg, store, log)
+	case slot == nil && (!haveState || !st.SnapshotDone):
+		return initialLoad(ctx, conn, repl, cfg, store, log)
+	case slot == nil:
+		return st, fmt.Errorf("replication slot %q does not exist but %s holds a finished load (checkpoint %s): changes since then are gone from the WAL. "+
+			"To start over with a new full load, remove %s from the destination (or use a new --dest); see docs/operations.md",
+			cfg.Slot, store, st.Checkpoint, sink.StatePrefix)
+	}
+	return st, fmt.Errorf("replication slot %q exists but %s has no cdc2s3 state for it: choose another --slot, or drop the slot (SELECT pg_drop_replication_slot('%s')) if nothing else uses it",
+		cfg.Slot, store, cfg.Slot)
 }
 
 // checkServer verifies wal_level and the REPLICATION privilege up front,
@@ -228,20 +254,28 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config, log *slo
 type slotInfo struct {
 	confirmed pglogrepl.LSN
 	active    bool
+	pid       int32
 }
 
 func lookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*slotInfo, error) {
 	var confirmed *string
 	var plugin *string
 	var active bool
+	var pid *int32
+	var db *string
+	var here bool
+	// Slot names are cluster-wide: look in every database.
 	err := conn.QueryRow(ctx, `
-		SELECT confirmed_flush_lsn::text, plugin, active FROM pg_replication_slots
-		WHERE slot_name = $1 AND database = current_database()`, name).Scan(&confirmed, &plugin, &active)
+		SELECT confirmed_flush_lsn::text, plugin, active, active_pid, database, database = current_database()
+		FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&confirmed, &plugin, &active, &pid, &db, &here)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up slot %q: %w", name, err)
+	}
+	if !here && db != nil {
+		return nil, fmt.Errorf("replication slot %q belongs to database %q, not this one: choose another --slot (slot names are unique per server)", name, *db)
 	}
 	if plugin == nil || *plugin != "pgoutput" || confirmed == nil {
 		return nil, fmt.Errorf("slot %q is not a pgoutput logical slot: choose another --slot", name)
@@ -250,7 +284,45 @@ func lookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*slotInfo, er
 	if err != nil {
 		return nil, fmt.Errorf("slot %q: %w", name, err)
 	}
-	return &slotInfo{confirmed: lsn, active: active}, nil
+	info := &slotInfo{confirmed: lsn, active: active}
+	if pid != nil {
+		info.pid = *pid
+	}
+	return info, nil
+}
+
+// errSlotCreating reports that CREATE_REPLICATION_SLOT found the name
+// taken by a slot that was not visible yet: one still being created.
+var errSlotCreating = errors.New("replication slot is being created by another connection")
+
+// slotWait bounds how long a start waits for a slot still held by another
+// connection: after a crash (SIGKILL) the old walsender holds it until it
+// notices its client is gone.
+const slotWait = 30 * time.Second
+
+// waitSlotFree looks the slot up and, while another connection holds it,
+// waits up to wait for it to be released.
+func waitSlotFree(ctx context.Context, conn *pgx.Conn, name string, wait time.Duration, log *slog.Logger) (*slotInfo, error) {
+	deadline := time.Now().Add(wait)
+	logged := false
+	for {
+		slot, err := lookupSlot(ctx, conn, name)
+		if err != nil || slot == nil || !slot.active {
+			return slot, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("replication slot %q is in use by another connection (PID %d): another cdc2s3 may be running on it; stop it or choose another --slot", name, slot.pid)
+		}
+		if !logged {
+			log.Warn("replication slot in use; waiting for it to be released", "slot", name, "pid", slot.pid)
+			logged = true
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func dropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
@@ -265,26 +337,44 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
 // replication connection must not run anything else until the copy is
 // done: the exported snapshot lives only while it is idle.
 func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store, log *slog.Logger) (lsnstore.State, error) {
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
-	if err != nil {
-		return lsnstore.State{}, pgcat.Explain(fmt.Errorf("create replication slot %q: %w", cfg.Slot, err), nil)
-	}
-	taken := time.Now().UTC()
-	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return lsnstore.State{}, fmt.Errorf("slot consistent point: %w", err)
-	}
-	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication, SnapshotLSN: lsn, SnapshotTime: taken, Checkpoint: lsn}
 	states := lsnstore.New(store)
-	// Forget any older state first: a crash from here on must start over.
+	// Record the slot before creating it: if the process dies between the
+	// two, the next start knows the slot is its own to drop and redo.
+	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication}
 	if err := states.Delete(ctx); err != nil {
 		return st, err
 	}
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
-	tables, err := pgcat.PublishedTables(ctx, conn, cfg.Publication)
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, cfg.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
+			return st, fmt.Errorf("%w: slot %q (a crashed cdc2s3's walsender may still be finishing it): start again in a few seconds", errSlotCreating, cfg.Slot)
+		}
+		return st, pgcat.Explain(fmt.Errorf("create replication slot %q: %w", cfg.Slot, err), nil)
+	}
+	taken := time.Now().UTC()
+	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return st, fmt.Errorf("slot consistent point: %w", err)
+	}
+	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint = lsn, taken, lsn
+	if err := states.Save(ctx, st); err != nil {
+		return st, err
+	}
+	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.SnapshotName)
+	if err != nil {
+		return st, err
+	}
+	defer snap.Close(context.WithoutCancel(ctx))
+	published, err := pgcat.PublishedTables(ctx, conn, cfg.Publication)
+	if err != nil {
+		return st, err
+	}
+	tables, err := snapshot.Prepare(ctx, snap, conn, published)
 	if err != nil {
 		return st, err
 	}
@@ -295,16 +385,8 @@ func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 		return st, err
 	}
 	log.Info("full load starting", "tables", len(jobs), "snapshot", res.SnapshotName, "consistent_point", lsn)
-	for _, j := range jobs {
-		h := &lsnstore.History{Version: 1, Schema: j.Table.Schema, Table: j.Table.Name}
-		names := make([]string, len(j.Columns))
-		for i, c := range j.Columns {
-			names[i] = c.Name
-		}
-		h.Observe(names, 0, nil)
-		if err := states.SaveHistory(ctx, h); err != nil {
-			return st, err
-		}
+	if err := snapshot.SaveHistories(ctx, states, jobs); err != nil {
+		return st, err
 	}
 	start := time.Now()
 	results, err := snapshot.Copy(ctx, cfg.Source, store, jobs, snapshot.Options{

@@ -95,7 +95,7 @@ func decimalFixed(unscaled string, n int) ([]byte, error) {
 	// Two's complement of a negative value: 2^(8n) + v.
 	m := new(big.Int).Lsh(big.NewInt(1), uint(8*n))
 	m.Add(m, v)
-	if m.BitLen() != 8*n {
+	if m.Sign() <= 0 || m.BitLen() != 8*n {
 		return nil, fmt.Errorf("numeric %s does not fit %d bytes", unscaled, n)
 	}
 	m.FillBytes(out)
@@ -186,6 +186,8 @@ const (
 	microsPerDay    = 86_400 * microsPerSecond
 	// maxDays keeps days*microsPerDay plus a day's worth of micros inside int64.
 	maxDays = (1<<63-1)/microsPerDay - 1
+	// maxSeconds is the first whole second whose micros may not fit int64.
+	maxSeconds = (1<<63 - 1) / microsPerSecond
 )
 
 // parseTimestamp parses PostgreSQL's ISO timestamp output, with a UTC
@@ -259,7 +261,13 @@ func parseTimestamp(s []byte, withZone bool) (int64, error) {
 	if days > maxDays || days < -maxDays {
 		return 0, errUnrepresentable
 	}
-	return days*microsPerDay + ((h*3600+mi*60+sec)-offset)*microsPerSecond + frac, nil
+	// The offset can still carry the instant past the end of int64
+	// micros (or, with the fraction, into its last second).
+	secs := days*86400 + h*3600 + mi*60 + sec - offset
+	if secs >= maxSeconds || secs < -maxSeconds {
+		return 0, errUnrepresentable
+	}
+	return secs*microsPerSecond + frac, nil
 }
 
 func atoi2(b []byte) (int64, error) {

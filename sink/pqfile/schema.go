@@ -1,12 +1,15 @@
 package pqfile
 
 import (
+	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Names of the metadata columns that lead every file (contract §2).
@@ -71,7 +74,7 @@ func leafNode(t Type) parquet.Node {
 		case t.Precision <= 18:
 			return parquet.Decimal(t.Scale, t.Precision, parquet.Int64Type)
 		default:
-			return parquet.Decimal(t.Scale, t.Precision, parquet.FixedLenByteArrayType(decimalBytes(t.Precision)))
+			return parquet.Decimal(t.Scale, t.Precision, wideDecimalType{parquet.FixedLenByteArrayType(decimalBytes(t.Precision))})
 		}
 	case Bytes:
 		return parquet.Leaf(parquet.ByteArrayType)
@@ -120,6 +123,57 @@ func buildSchema(cols []Column) (*parquet.Schema, []parquet.WriterOption) {
 		}
 	}
 	return parquet.NewSchema("schema", &orderedGroup{fields: fields}), opts
+}
+
+// wideDecimalType is the FIXED_LEN_BYTE_ARRAY of a DECIMAL with precision
+// above 18, whose bounds the writer skips (see buildSchema). parquet-go (up
+// to at least v0.32.0) still writes a column index for it, with no min/max
+// entry for a page without bounds: the index lists fewer bounds than pages,
+// which arrow-go rejects and parquet-mr fails on ("Not all sizes are
+// equal") when Spark or Trino filter on the column. Its indexer writes one
+// entry per page instead: empty for an all-NULL page, else the whole range
+// of the type in its signed order, which holds every value and prunes
+// nothing.
+type wideDecimalType struct{ parquet.Type }
+
+func (t wideDecimalType) NewColumnIndexer(int) parquet.ColumnIndexer {
+	n := t.Length()
+	lo, hi := make([]byte, n), bytes.Repeat([]byte{0xff}, n)
+	lo[0], hi[0] = 0x80, 0x7f
+	return &fullRangeIndexer{lo: lo, hi: hi}
+}
+
+type fullRangeIndexer struct {
+	lo, hi     []byte
+	nullPages  []bool
+	nullCounts []int64
+}
+
+func (i *fullRangeIndexer) Reset() {
+	i.nullPages, i.nullCounts = i.nullPages[:0], i.nullCounts[:0]
+}
+
+func (i *fullRangeIndexer) IndexPage(numValues, numNulls int64, _, _ parquet.Value) {
+	i.nullPages = append(i.nullPages, numNulls == numValues)
+	i.nullCounts = append(i.nullCounts, numNulls)
+}
+
+func (i *fullRangeIndexer) ColumnIndex() format.ColumnIndex {
+	lo, hi := make([][]byte, len(i.nullPages)), make([][]byte, len(i.nullPages))
+	for p, null := range i.nullPages {
+		if null {
+			lo[p], hi[p] = []byte{}, []byte{}
+		} else {
+			lo[p], hi[p] = i.lo, i.hi
+		}
+	}
+	return format.ColumnIndex{
+		NullPages:     slices.Clone(i.nullPages),
+		NullCounts:    slices.Clone(i.nullCounts),
+		MinValues:     lo,
+		MaxValues:     hi,
+		BoundaryOrder: format.Unordered,
+	}
 }
 
 // pathString joins a column path for messages.

@@ -1,0 +1,38 @@
+# cdc2s3: the two commands that matter are `make demo` (see it work in about
+# a minute) and `make test` (everything CI runs). Both install what they
+# need: PostgreSQL 15 through scripts/ensure-postgres.sh, versitygw through
+# scripts/tools.sh, DuckDB for the test oracle through npm ci (the tests).
+
+GO      ?= go
+BIN     ?= bin/cdc2s3
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build demo test tools fmt clean
+
+all: build
+
+## build: compile the binary into bin/cdc2s3
+build:
+	$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/cdc2s3
+
+## demo: throwaway PostgreSQL + generate + run for ~30s, then inspect ./demo-output
+demo:
+	bash scripts/demo.sh
+
+## tools: build the external programs the integration tests run (versitygw)
+tools:
+	bash scripts/tools.sh
+
+## test: install PostgreSQL 15 if needed, pre-build versitygw, vet, run every test
+test: tools
+	bash scripts/ensure-postgres.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+## fmt: format the Go code
+fmt:
+	$(GO) fmt ./...
+
+## clean: remove the binary and the demo output
+clean:
+	rm -rf bin demo-output

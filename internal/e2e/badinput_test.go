@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
+)
+
+// badInputTimeout bounds one run of the binary on bad input: every case
+// must fail fast, not retry until someone notices.
+const badInputTimeout = 30 * time.Second
+
+// badCase is one bad input: the binary must exit non-zero with one line
+// on stderr that starts with "cdc2s3:" and contains every phrase of want.
+type badCase struct {
+	name string
+	args []string // after the binary
+	want []string // phrases that name the fix
+
+	// srv and db, when srv is set, name the database the run points at:
+	// afterwards it must hold no slot and no publication of the case.
+	srv  *testenv.Postgres
+	db   string
+	slot string
+	pub  string
+
+	// out, when set, is a local destination that must stay empty.
+	out string
+}
+
+// TestBadInput runs `run` and `snapshot` on bad connection strings, servers
+// that cannot replicate, missing buckets, malformed destinations and bad
+// flag values. Each must exit non-zero with one line that names the fix,
+// never echo a secret, and leave the server and the destination as they
+// were.
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	db := strings.ToLower(t.Name())
+	if _, err := conn.Exec(ctx, `CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a')`); err != nil {
+		t.Fatal(err)
+	}
+
+	// A login role without REPLICATION that may read the table.
+	const role, rolePassword = "badinput_norepl", "RolePw-7f3a9c21e8"
+	if err := pg.Exec(ctx, db, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s`, role, rolePassword, role)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.Exec(context.Background(), db, "DROP OWNED BY "+role+"; DROP ROLE "+role); err != nil {
+			t.Error(err)
+		}
+	})
+	roleDSN := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", role, rolePassword, pg.Port(), db)
+
+	// A second cluster that cannot decode WAL.
+	replica, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{WALLevel: "replica"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := replica.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := replica.Exec(ctx, "postgres", `CREATE TABLE items (id int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+
+	closed, err := testenv.FreePort() // free a moment ago; nothing listens
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wrongPassword = "WrongPw-0c9d1e5b7a"
+	unreachable := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", pg.Password(), closed, db)
+	// No sslmode: pgconn tries TLS, then plain, and joins both errors.
+	unreachableHost := fmt.Sprintf("postgres://postgres:%s@localhost:%d/%s", pg.Password(), closed, db)
+	unreachableKV := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password=%s dbname=%s sslmode=disable", closed, pg.Password(), db)
+	wrongPW := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/%s?sslmode=disable", wrongPassword, pg.Port(), db)
+	noDB := pg.DSN("badinput_no_such_db")
+
+	// Every secret the runs could see; none may be printed.
+	secrets := []string{pg.Password(), replica.Password(), rolePassword, wrongPassword, s3srv.SecretKey()}
+
+	var cases []badCase
+	// run: each case gets its own slot and publication names, so the
+	// server-side checks cannot see another case's leftovers.
+	addRun := func(name string, srv *testenv.Postgres, db, source, dest string, extra []string, want ...string) {
+		id := "bi_" + regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(name), "_")
+		c := badCase{name: "run/" + name, want: want, srv: srv, db: db, slot: id, pub: id}
+		if dest == "" {
+			dest = filepath.Join(t.TempDir(), "out")
+			c.out = dest
+		}
+		c.args = append([]string{"run", "--source", source, "--dest", dest, "--slot", id, "--publication", id}, extra...)
+		cases = append(cases, c)
+	}
+	addSnapshot := func(name, source, dest string, extra []string, want ...string) {
+		c := badCase{name: "snapshot/" + name, want: want}
+		if dest == "" {
+			dest = filepath.Join(t.TempDir(), "out")
+			c.out = dest
+		}
+		c.args = append([]string{"snapshot", "--source", source, "--dest", dest}, extra...)
+		cases = append(cases, c)
+	}
+
+	addRun("unreachable", nil, "", unreachable, "", nil, "cannot connect", "host and port")
+	addRun("unreachable localhost", nil, "", unreachableHost, "", nil, "cannot connect", "host and port")
+	addRun("unreachable key=value", nil, "", unreachableKV, "", nil, "cannot connect", "host and port")
+	addRun("wrong password", pg, db, wrongPW, "", nil, "password", "--source")
+	addRun("no such database", pg, "postgres", noDB, "", nil, "does not exist", "database name")
+	addRun("wal_level replica", replica, "postgres", replica.DSN("postgres"), "", nil, "wal_level = logical", "restart")
+	addRun("no REPLICATION", pg, db, roleDSN, "", nil, "REPLICATION", "ALTER ROLE")
+	addRun("missing bucket", pg, db, dsn, "s3://no-such-bucket/x", nil, "no-such-bucket", "create it")
+	addRun("dest s3 no bucket", pg, db, dsn, "s3://", nil, "s3://bucket/prefix")
+	addRun("dest ftp", pg, db, dsn, "ftp://x", nil, `"ftp"`, "s3://bucket/prefix")
+	addRun("dest file relative", pg, db, dsn, "file://relative", nil, "file:///", "s3://bucket/prefix")
+	addRun("dest with credentials", pg, db, dsn, "s3://"+s3srv.AccessKey()+":"+s3srv.SecretKey()+"@bucket/x", nil, "AWS_ENDPOINT_URL_S3", "s3://bucket/prefix")
+	addRun("flush-size", pg, db, dsn, "", []string{"--flush-size", "abc"}, "--flush-size", "32MB")
+	addRun("compression", pg, db, dsn, "", []string{"--compression", "lz5"}, "--compression", "zstd, snappy or none")
+	addRun("log-level", pg, db, dsn, "", nil, "--log-level", "debug, info, warn or error")
+	cases[len(cases)-1].args = append([]string{"--log-level", "loud"}, cases[len(cases)-1].args...)
+	cases = append(cases, badCase{
+		name: "run/slot", want: []string{"--slot", "lower-case"}, srv: pg, db: db, slot: "Bad-Name", pub: "bi_slot",
+		args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "Bad-Name", "--publication", "bi_slot"},
+	})
+
+	addSnapshot("unreachable", unreachable, "", nil, "cannot connect", "host and port")
+	addSnapshot("unreachable localhost", unreachableHost, "", nil, "cannot connect", "host and port")
+	addSnapshot("wrong password", wrongPW, "", nil, "password", "--source")
+	addSnapshot("no such database", noDB, "", nil, "does not exist", "database name")
+	addSnapshot("missing bucket", dsn, "s3://no-such-bucket/x", nil, "no-such-bucket", "create it")
+	addSnapshot("dest s3 no bucket", dsn, "s3://", nil, "s3://bucket/prefix")
+	addSnapshot("dest ftp", dsn, "ftp://x", nil, `"ftp"`, "s3://bucket/prefix")
+	addSnapshot("dest file relative", dsn, "file://relative", nil, "file:///", "s3://bucket/prefix")
+	addSnapshot("compression", dsn, "", []string{"--compression", "lz5"}, "--compression", "zstd, snappy or none")
+	addSnapshot("log-level", dsn, "", nil, "--log-level", "debug, info, warn or error")
+	cases[len(cases)-1].args = append([]string{"--log-level", "loud"}, cases[len(cases)-1].args...)
+
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, err := runBad(t, c.args...)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("want a non-zero exit, got %v\nstderr:\n%s", err, stderr)
+			}
+			for _, s := range secrets {
+				if strings.Contains(stdout+stderr, s) {
+					t.Errorf("output contains a secret (%.4s…)\nstdout:\n%s\nstderr:\n%s", s, stdout, stderr)
+				}
+			}
+			if stdout != "" {
+				t.Errorf("stdout is not empty:\n%s", stdout)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			if len(lines) != 1 || !strings.HasPrefix(last, "cdc2s3: ") {
+				t.Errorf("want one line starting with \"cdc2s3: \" on stderr, got %d lines:\n%s", len(lines), stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(last, w) {
+					t.Errorf("error does not say %q:\n%s", w, last)
+				}
+			}
+			t.Logf("exit %d: %s", exit.ExitCode(), last)
+			if c.srv != nil {
+				badUntouched(t, c.srv, c.db, c.slot, c.pub)
+			}
+			if c.out != "" {
+				badEmptyDir(t, c.out)
+			}
+		})
+	}
+}
+
+// runBad runs the binary with args and the test S3 server's environment,
+// free of PG*, AWS_* and CDC2S3_* settings of the caller, and returns its
+// output and exit error.
+func runBad(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), badInputTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") && !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "CDC2S3_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, s3Env()...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("cdc2s3 did not exit within %s\nstderr:\n%s", badInputTimeout, errb.String())
+	}
+	return out.String(), errb.String(), err
+}
+
+// badUntouched fails t if database db of srv holds replication slot slot
+// (anywhere in the cluster) or publication pub.
+func badUntouched(t *testing.T, srv *testenv.Postgres, db, slot, pub string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := srv.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var slots, pubs int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_publication WHERE pubname = $1", pub).Scan(&pubs); err != nil {
+		t.Fatal(err)
+	}
+	if slots != 0 {
+		t.Errorf("failed run left replication slot %q behind", slot)
+	}
+	if pubs != 0 {
+		t.Errorf("failed run left publication %q behind in %s", pub, db)
+	}
+}
+
+// badEmptyDir fails t if a failed run wrote any file under dir.
+func badEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			t.Errorf("failed run wrote %s", path)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+}

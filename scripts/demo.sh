@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# demo.sh shows cdc2s3 end to end on this machine in about a minute, with
+# nothing to set up:
+#
+#   1. installs the PostgreSQL 15 server if needed (scripts/ensure-postgres.sh)
+#      and builds bin/cdc2s3;
+#   2. starts a throwaway PostgreSQL cluster in a temp dir (wal_level =
+#      logical, reachable only on a unix socket in that private dir, trust
+#      auth);
+#   3. runs `cdc2s3 generate --rate 100` (a demo schema with a steady mix of
+#      inserts, updates and deletes) and `cdc2s3 run --dest ./demo-output
+#      --flush-interval 5s` (full load, then change data capture) for about
+#      30 seconds;
+#   4. stops both with SIGTERM, waits for them and checks they exited 0;
+#   5. prints `cdc2s3 inspect --dest ./demo-output` and how to query it.
+#
+# The cluster is always torn down, also on failure or Ctrl-C. ./demo-output
+# is removed at the start and kept at the end for you to query.
+#
+# Environment: DEMO_SECONDS (default 30) is how long run and generate run
+# together; DEMO_RATE (default 100) is generate's operations per second;
+# CDC2S3_PG_BINDIR overrides /usr/lib/postgresql/15/bin.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+out_dir=demo-output
+bin=$repo/bin/cdc2s3
+seconds=${DEMO_SECONDS:-30}
+rate=${DEMO_RATE:-100}
+pg_bin=${CDC2S3_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+
+tmp=""
+gen_pid=""
+run_pid=""
+pg_running=""
+
+say() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf '\ndemo: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# as_pg runs a PostgreSQL server program as the postgres OS user when we
+# are root (initdb and postgres refuse root), else as ourselves.
+as_pg() {
+	if [[ $EUID -eq 0 ]]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# show_log prints the last lines of a log file, indented.
+show_log() {
+	local name=$1 file=$2
+	[[ -s "$file" ]] || return 0
+	printf '\n--- last lines of %s (%s) ---\n' "$name" "$file" >&2
+	tail -n 25 "$file" | sed 's/^/    /' >&2
+}
+
+# cleanup stops whatever the demo started, by process id, and removes the
+# cluster. It runs on every exit.
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	local pid
+	for pid in $run_pid $gen_pid; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null
+			for _ in $(seq 50); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.2
+			done
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
+	done
+	# Logs help after a failure, not after Ctrl-C or SIGTERM.
+	if [[ $rc -ne 0 && $rc -ne 130 && $rc -ne 143 && -n "$tmp" ]]; then
+		show_log "cdc2s3 run" "$tmp/run.log"
+		show_log "cdc2s3 generate" "$tmp/generate.log"
+		show_log "postgres" "$tmp/postgres.log"
+	fi
+	if [[ -n "$pg_running" ]]; then
+		(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m fast -w -t 30 stop >/dev/null 2>&1) ||
+			(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m immediate -w -t 30 stop >/dev/null 2>&1)
+	fi
+	if [[ -n "$tmp" ]]; then
+		rm -rf "$tmp"
+	fi
+	if [[ $rc -eq 0 ]]; then
+		echo "demo: cluster removed; the output stays in ./$out_dir"
+	elif [[ $rc -eq 130 || $rc -eq 143 ]]; then
+		echo "demo: interrupted; cluster removed" >&2
+	else
+		echo "demo: cluster removed after a failure (exit $rc)" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# stop_proc sends SIGTERM to one of our processes, waits up to a timeout
+# for it to exit and fails unless it exited 0.
+stop_proc() {
+	local name=$1 pid=$2 timeout=$3 log=$4 rc
+	kill -TERM "$pid" 2>/dev/null || die "$name (pid $pid) had already exited"
+	for _ in $(seq $((timeout * 5))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		show_log "$name" "$log"
+		die "$name did not exit within ${timeout}s of SIGTERM"
+	fi
+	if wait "$pid"; then rc=0; else rc=$?; fi
+	if [[ $rc -ne 0 ]]; then
+		show_log "$name" "$log"
+		die "$name exited with status $rc after SIGTERM (want 0)"
+	fi
+	echo "    $name stopped cleanly (exit 0)"
+}
+
+# alive fails the demo when one of our processes has exited early.
+alive() {
+	local name=$1 pid=$2 log=$3 rc
+	if ! kill -0 "$pid" 2>/dev/null; then
+		if wait "$pid"; then rc=0; else rc=$?; fi
+		show_log "$name" "$log"
+		die "$name exited early with status $rc"
+	fi
+}
+
+# free_port picks a port nothing listens on. The server listens only on a
+# unix socket in a private dir, so the port merely names the socket, but a
+# free one keeps a later `listen_addresses` change from clashing.
+free_port() {
+	local port
+	for _ in $(seq 50); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	die "no free TCP port found"
+}
+
+count_files() { find "$out_dir" -name "$1" -type f 2>/dev/null | wc -l; }
+
+start=$SECONDS
+[[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 10 ]] || die "DEMO_SECONDS=$seconds: use a whole number of seconds, at least 10"
+[[ "$rate" =~ ^[0-9]+$ && "$rate" -ge 1 ]] || die "DEMO_RATE=$rate: use a positive whole number"
+command -v go >/dev/null || die "go is not on PATH: install Go (see go.mod for the version)"
+
+say "removing ./$out_dir"
+rm -rf "$out_dir"
+
+say "checking for PostgreSQL 15"
+bash scripts/ensure-postgres.sh
+psql=$pg_bin/psql
+[[ -x "$psql" ]] || psql=$(command -v psql) || die "psql not found in $pg_bin or on PATH: install postgresql-client-15"
+
+say "building bin/cdc2s3"
+go build -o "$bin" ./cmd/cdc2s3
+echo "    $("$bin" --version)"
+
+say "starting a throwaway PostgreSQL 15 cluster"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc2s3-demo.XXXXXX")
+chmod 700 "$tmp"
+if [[ $EUID -eq 0 ]]; then
+	id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (scripts/ensure-postgres.sh creates it)"
+	chown postgres: "$tmp"
+fi
+port=$(free_port)
+# Run the server programs from the temp dir: the postgres user may not be
+# allowed into the current directory.
+(cd "$tmp" && as_pg "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C \
+	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1) || {
+	show_log initdb "$tmp/initdb.log"
+	die "initdb failed"
+}
+# Only unix-socket connections, from this machine's users who can enter the
+# private temp dir (root and postgres); no TCP at all.
+as_pg tee "$tmp/data/pg_hba.conf" >/dev/null <<'EOF'
+# written by scripts/demo.sh: unix socket only
+local   all          all   trust
+local   replication  all   trust
+EOF
+as_pg tee -a "$tmp/data/postgresql.conf" >/dev/null <<EOF
+
+# written by scripts/demo.sh
+listen_addresses = ''
+unix_socket_directories = '$tmp'
+port = $port
+wal_level = logical
+max_replication_slots = 4
+max_wal_senders = 4
+fsync = off
+full_page_writes = off
+shared_buffers = 32MB
+EOF
+(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 start >/dev/null) ||
+	die "PostgreSQL did not start"
+pg_running=1
+dsn="host=$tmp port=$port user=postgres dbname=postgres sslmode=disable"
+echo "    $("$psql" "$dsn" -Atqc 'SELECT version()' | cut -d, -f1), wal_level = $("$psql" "$dsn" -Atqc 'SHOW wal_level')"
+echo "    source: $dsn"
+
+say "starting: cdc2s3 generate --rate $rate"
+"$bin" generate --source "$dsn" --rate "$rate" >"$tmp/generate.out" 2>"$tmp/generate.log" &
+gen_pid=$!
+# generate creates and seeds the demo schema in one transaction; start the
+# daemon once it is there, so the full load has rows to copy.
+for _ in $(seq 150); do
+	alive "cdc2s3 generate" "$gen_pid" "$tmp/generate.log"
+	[[ "$("$psql" "$dsn" -Atqc "SELECT to_regclass('demo.events') IS NOT NULL")" == t ]] && break
+	sleep 0.2
+done
+[[ "$("$psql" "$dsn" -Atqc "SELECT to_regclass('demo.events') IS NOT NULL")" == t ]] ||
+	die "generate did not create the demo schema within 30s"
+echo "    demo schema ready: $("$psql" "$dsn" -Atqc "SELECT string_agg(relname, ', ' ORDER BY relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'demo' AND c.relkind IN ('r', 'p') AND NOT c.relispartition")"
+
+say "starting: cdc2s3 run --dest ./$out_dir --flush-interval 5s (for ${seconds}s)"
+"$bin" run --source "$dsn" --dest "./$out_dir" --flush-interval 5s >"$tmp/run.out" 2>"$tmp/run.log" &
+run_pid=$!
+for ((t = 1; t <= seconds; t++)); do
+	sleep 1
+	alive "cdc2s3 run" "$run_pid" "$tmp/run.log"
+	alive "cdc2s3 generate" "$gen_pid" "$tmp/generate.log"
+	if ((t % 5 == 0)); then
+		printf '    %3ds: %d LOAD and %d CDC files in ./%s\n' "$t" "$(count_files 'LOAD*.parquet')" "$(count_files 'CDC-*.parquet')" "$out_dir"
+	fi
+done
+
+say "stopping both with SIGTERM"
+stop_proc "cdc2s3 generate" "$gen_pid" 30 "$tmp/generate.log"
+gen_pid=""
+echo "    $(cat "$tmp/generate.out")"
+# Give the daemon a moment to receive the last transactions, so that the
+# output matches the source; a stop at any moment would also be consistent.
+sleep 1
+stop_proc "cdc2s3 run" "$run_pid" 60 "$tmp/run.log"
+run_pid=""
+grep -E 'full load done|level=WARN|level=ERROR|msg=stopped' "$tmp/run.log" | sed 's/^/    run: /' || true
+echo "    run: $(grep -c 'msg=uploaded' "$tmp/run.log" || true) uploads"
+
+orders=$("$psql" "$dsn" -Atqc 'SELECT count(*) FROM demo.orders')
+customers=$("$psql" "$dsn" -Atqc 'SELECT count(*) FROM demo.customers')
+echo "    source now holds $customers rows in demo.customers and $orders rows in demo.orders"
+
+say "cdc2s3 inspect --dest ./$out_dir"
+"$bin" inspect --dest "./$out_dir"
+
+say "querying the output"
+abs_out="$repo/$out_dir"
+query="WITH rows AS (SELECT * FROM read_parquet('$abs_out/demo/orders/*.parquet', union_by_name = true)),
+     cut AS (SELECT _cdc_lsn AS tl, _cdc_seq AS ts FROM rows WHERE Op = 'T'
+             ORDER BY tl DESC, ts DESC LIMIT 1),
+     live AS (SELECT r.* FROM rows r LEFT JOIN cut ON true
+              WHERE r.Op <> 'T' AND (cut.tl IS NULL OR r._cdc_lsn > cut.tl
+                                     OR (r._cdc_lsn = cut.tl AND r._cdc_seq > cut.ts))),
+     latest AS (SELECT * FROM live
+                QUALIFY row_number() OVER (PARTITION BY id ORDER BY _cdc_lsn DESC, _cdc_seq DESC) = 1)
+SELECT count(*) AS current_orders FROM latest WHERE Op <> 'D'"
+cat <<EOF
+Every table folder is a plain set of Parquet files: the full load (LOAD*.parquet)
+and one file per flush of changes (CDC-<first position>-<last position>.parquet),
+every row tagged with Op (I/U/D/T), _cdc_commit_ts, _cdc_lsn and _cdc_seq.
+
+The current state of demo.orders by the merge rule of docs/output-format.md
+(it should count the $orders rows the source held at the stop), with DuckDB:
+
+duckdb -c "
+$query"
+
+Athena: examples/athena.sql. Layout, types and the full rule: docs/output-format.md.
+EOF
+if command -v duckdb >/dev/null; then
+	say "running that query with $(command -v duckdb)"
+	duckdb -c "$query" || echo "demo: the DuckDB query failed (the demo itself succeeded)" >&2
+fi
+
+echo
+echo "demo: done in $((SECONDS - start))s"
