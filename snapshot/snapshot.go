@@ -11,12 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
@@ -150,7 +150,7 @@ func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Optio
 	})
 	for w := 0; w < min(o.Workers, max(len(jobs), 1)); w++ {
 		g.Go(func() error {
-			conn, err := openSnapshotConn(gctx, dsn, o.Snapshot)
+			conn, err := pgcat.Connect(gctx, dsn)
 			if err != nil {
 				return err
 			}
@@ -179,42 +179,26 @@ func OpenSnapshot(ctx context.Context, dsn, snapshot string) (*pgx.Conn, error) 
 	return openSnapshotConn(ctx, dsn, snapshot)
 }
 
-// ErrTableChanged is returned by Prepare when a table's columns changed
-// between the snapshot and the lock: the full load cannot be consistent and
-// must start over from a new snapshot.
-var ErrTableChanged = errors.New("table changed while the full load started")
+// ErrTableChanged is returned when a table's columns changed between the
+// snapshot and its copy (COPY parses against the current catalog, not the
+// snapshot's): the full load cannot be consistent and must start over from
+// a new snapshot.
+var ErrTableChanged = errors.New("table changed during the full load")
 
-// Prepare locks tables in ACCESS SHARE mode from snap, a connection inside
-// the snapshot, as pg_dump does: until snap's transaction ends no DDL can
-// change them, so the COPY of each one parses against the columns the
-// snapshot sees. It returns the tables as the snapshot describes them, and
-// ErrTableChanged when one changed before its lock was granted (COPY parses
-// with the current catalog, not the snapshot's).
-func Prepare(ctx context.Context, snap, current *pgx.Conn, tables []pgcat.Table) ([]pgcat.Table, error) {
-	if len(tables) == 0 {
-		return nil, nil
-	}
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = t.QualifiedName()
-	}
-	if _, err := snap.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
-		return nil, fmt.Errorf("lock tables for the full load: %w", err)
-	}
-	out := make([]pgcat.Table, len(tables))
-	for i, t := range tables {
+// Prepare describes tables as snap, a connection inside the snapshot, sees
+// them: the columns that the snapshot's rows have. A table created after the
+// snapshot is left out: all its rows are in the change stream.
+func Prepare(ctx context.Context, snap *pgx.Conn, tables []pgcat.Table) ([]pgcat.Table, error) {
+	out := make([]pgcat.Table, 0, len(tables))
+	for _, t := range tables {
 		seen, err := pgcat.Describe(ctx, snap, t.OID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		now, err := pgcat.Describe(ctx, current, t.OID)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Equal(seen.Columns, now.Columns) {
-			return nil, fmt.Errorf("%w: %s", ErrTableChanged, t)
-		}
-		out[i] = seen
+		out = append(out, seen)
 	}
 	return out, nil
 }
@@ -224,22 +208,61 @@ func openSnapshotConn(ctx context.Context, dsn, snapshot string) (*pgx.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	if err := beginSnapshot(ctx, conn, snapshot); err != nil {
 		conn.Close(ctx)
-		return nil, fmt.Errorf("begin: %w", err)
-	}
-	if snapshot != "" {
-		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(snapshot, "'", "''")+"'"); err != nil {
-			conn.Close(ctx)
-			return nil, fmt.Errorf("set transaction snapshot: %w", err)
-		}
+		return nil, err
 	}
 	return conn, nil
 }
 
-// selectSQL returns the COPY statement of a table: its non-generated
-// columns, ONLY unless it is a partitioned root.
-func selectSQL(t pgcat.Table) string {
+// beginSnapshot starts a read-only transaction in the exported snapshot.
+func beginSnapshot(ctx context.Context, conn *pgx.Conn, snapshot string) error {
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if snapshot != "" {
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(snapshot, "'", "''")+"'"); err != nil {
+			return fmt.Errorf("set transaction snapshot: %w", err)
+		}
+	}
+	return nil
+}
+
+// lockAndCheck takes the table's ACCESS SHARE lock in the current
+// transaction, so no DDL runs on it during its COPY, then checks that the
+// columns the snapshot sees still parse to the same types: COPY parses
+// against the current catalog. One transaction per table keeps each lock
+// short, so a DDL statement queued behind it never waits for another table.
+func lockAndCheck(ctx context.Context, conn *pgx.Conn, job Job) error {
+	t := job.Table
+	if _, err := conn.Exec(ctx, "LOCK TABLE "+t.QualifiedName()+" IN ACCESS SHARE MODE"); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if len(t.Columns) == 0 {
+		return nil
+	}
+	rows, err := conn.Query(ctx, selectQuery(t)+" LIMIT 0")
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42703" || pgErr.Code == "42P01") {
+			return fmt.Errorf("%w: %s: %s", ErrTableChanged, t, pgErr.Message)
+		}
+		return err
+	}
+	fields := rows.FieldDescriptions()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(fields) != len(t.Columns) {
+		return fmt.Errorf("%w: %s", ErrTableChanged, t)
+	}
+	return nil
+}
+
+// selectQuery returns the SELECT of a table's non-generated columns, ONLY
+// unless it is a partitioned root.
+func selectQuery(t pgcat.Table) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
@@ -252,7 +275,12 @@ func selectSQL(t pgcat.Table) string {
 	if list == "" {
 		list = "1"
 	}
-	return fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", list, only, t.QualifiedName())
+	return fmt.Sprintf("SELECT %s FROM %s%s", list, only, t.QualifiedName())
+}
+
+// selectSQL returns the COPY statement of a table.
+func selectSQL(t pgcat.Table) string {
+	return "COPY (" + selectQuery(t) + ") TO STDOUT"
 }
 
 func copyTable(ctx context.Context, conn *pgx.Conn, store sink.Store, job Job, o Options) (Result, error) {
@@ -260,6 +288,13 @@ func copyTable(ctx context.Context, conn *pgx.Conn, store sink.Store, job Job, o
 	t := job.Table
 	res := Result{Table: t.String(), Nulled: map[string]int64{}}
 	if err := removeLoadFiles(ctx, store, t); err != nil {
+		return res, err
+	}
+	if err := beginSnapshot(ctx, conn, o.Snapshot); err != nil {
+		return res, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	if err := lockAndCheck(ctx, conn, job); err != nil {
 		return res, err
 	}
 	pr, pw := io.Pipe()

@@ -161,7 +161,7 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile 
 	if len(listed) == 0 {
 		return snapshot.ErrNoTables
 	}
-	tables, err := snapshot.Prepare(ctx, exp.Conn(), conn, listed)
+	tables, err := snapshot.Prepare(ctx, exp.Conn(), listed)
 	if err != nil {
 		return err
 	}

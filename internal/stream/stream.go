@@ -336,7 +336,22 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
 // published table inside it, and records the finished load. The
 // replication connection must not run anything else until the copy is
 // done: the exported snapshot lives only while it is idle.
+// initialLoad runs the full load, starting over from a new slot (and so a
+// new snapshot) when DDL changed a table before its copy.
 func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store, log *slog.Logger) (lsnstore.State, error) {
+	for attempt := 1; ; attempt++ {
+		st, err := loadOnce(ctx, conn, repl, cfg, store, log)
+		if !errors.Is(err, snapshot.ErrTableChanged) || attempt == 3 {
+			return st, err
+		}
+		log.Warn("a table changed during the full load; starting over from a new snapshot", "err", err)
+		if err := dropSlot(ctx, conn, cfg.Slot); err != nil {
+			return st, err
+		}
+	}
+}
+
+func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store, log *slog.Logger) (lsnstore.State, error) {
 	states := lsnstore.New(store)
 	// Record the slot before creating it: if the process dies between the
 	// two, the next start knows the slot is its own to drop and redo.
@@ -374,7 +389,7 @@ func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	if err != nil {
 		return st, err
 	}
-	tables, err := snapshot.Prepare(ctx, snap, conn, published)
+	tables, err := snapshot.Prepare(ctx, snap, published)
 	if err != nil {
 		return st, err
 	}
