@@ -57,12 +57,13 @@ type Job struct {
 
 // Result reports what was written for one table.
 type Result struct {
-	Table    string
-	Files    int
-	Rows     int64
-	Bytes    int64 // uncompressed value bytes
-	Duration time.Duration
-	Nulled   map[string]int64 // values the Parquet type could not hold, per column
+	Table     string
+	Files     int
+	Rows      int64
+	Bytes     int64 // uncompressed value bytes
+	Duration  time.Duration
+	Nulled    map[string]int64 // values the Parquet type could not hold, per column
+	Flattened map[string]int64 // multi-dimensional array values flattened, per column
 }
 
 // Exported is a snapshot held open by a transaction so that others can
@@ -161,6 +162,12 @@ func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Optio
 					return fmt.Errorf("snapshot %s: %w", jobs[i].Table, err)
 				}
 				results[i] = res
+				for col, n := range res.Nulled {
+					o.Log.Warn("values not representable in the column's Parquet type were written as NULL", "table", res.Table, "column", col, "count", n)
+				}
+				for col, n := range res.Flattened {
+					o.Log.Warn("multi-dimensional array values were flattened", "table", res.Table, "column", col, "count", n)
+				}
 				o.Log.Info("table loaded", "table", res.Table, "rows", res.Rows, "files", res.Files,
 					"bytes", res.Bytes, "duration", res.Duration.Round(time.Millisecond))
 			}
@@ -286,7 +293,7 @@ func selectSQL(t pgcat.Table) string {
 func copyTable(ctx context.Context, conn *pgx.Conn, store sink.Store, job Job, o Options) (Result, error) {
 	start := time.Now()
 	t := job.Table
-	res := Result{Table: t.String(), Nulled: map[string]int64{}}
+	res := Result{Table: t.String(), Nulled: map[string]int64{}, Flattened: map[string]int64{}}
 	if err := removeLoadFiles(ctx, store, t); err != nil {
 		return res, err
 	}
@@ -341,6 +348,9 @@ func copyTable(ctx context.Context, conn *pgx.Conn, store sink.Store, job Job, o
 	for k, v := range out.nulled {
 		res.Nulled[k] += v
 	}
+	for k, v := range out.flattened {
+		res.Flattened[k] += v
+	}
 	return res, nil
 }
 
@@ -363,15 +373,16 @@ func removeLoadFiles(ctx context.Context, store sink.Store, t pgcat.Table) error
 // MaxFileSize. An empty table still gets one (empty) file, so its folder
 // and schema exist for readers.
 type loadFile struct {
-	store  sink.Store
-	job    Job
-	o      Options
-	f      *os.File
-	w      *pqfile.Writer
-	n      int
-	rows   int64
-	bytes  int64
-	nulled map[string]int64
+	store     sink.Store
+	job       Job
+	o         Options
+	f         *os.File
+	w         *pqfile.Writer
+	n         int
+	rows      int64
+	bytes     int64
+	nulled    map[string]int64
+	flattened map[string]int64
 }
 
 func (l *loadFile) write(ctx context.Context, m pqfile.Meta, vals [][]byte) error {
@@ -412,10 +423,13 @@ func (l *loadFile) upload(ctx context.Context) error {
 	l.rows += st.Rows
 	l.bytes += st.Bytes
 	if l.nulled == nil {
-		l.nulled = map[string]int64{}
+		l.nulled, l.flattened = map[string]int64{}, map[string]int64{}
 	}
 	for k, v := range st.Nulled {
 		l.nulled[k] += v
+	}
+	for k, v := range st.Flattened {
+		l.flattened[k] += v
 	}
 	l.n++
 	key := sink.LoadKey(l.job.Table.Schema, l.job.Table.Name, l.n)

@@ -451,11 +451,24 @@ func (r *reader) seal(t *table) error {
 		os.Remove(o.f.Name())
 		return fmt.Errorf("close %s: %w", o.f.Name(), err)
 	}
+	warnAdapted(r.log, t.schema+"."+t.name, o.w.Stats())
 	r.sealed = append(r.sealed, sealedFile{
 		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: o.w.Stats().Rows,
 	})
 	t.done = o.last
 	return nil
+}
+
+// warnAdapted logs, per column, the values a file holds in a form other
+// than the source's: NULL for values the Parquet type cannot hold, and
+// multi-dimensional arrays flattened (contract §3).
+func warnAdapted(log *slog.Logger, table string, st pqfile.Stats) {
+	for col, n := range st.Nulled {
+		log.Warn("values not representable in the column's Parquet type were written as NULL", "table", table, "column", col, "count", n)
+	}
+	for col, n := range st.Flattened {
+		log.Warn("multi-dimensional array values were flattened", "table", table, "column", col, "count", n)
+	}
 }
 
 func (r *reader) hasPending() bool {

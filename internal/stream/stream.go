@@ -116,6 +116,11 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 	if err := checkServer(ctx, conn); err != nil {
 		return err
 	}
+	repl, err := pgcat.ConnectReplication(ctx, cfg.Source)
+	if err != nil {
+		return err
+	}
+	defer repl.Close(context.WithoutCancel(ctx))
 	if err := ensurePublication(ctx, conn, cfg, log); err != nil {
 		return err
 	}
@@ -124,11 +129,6 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	repl, err := pgcat.ConnectReplication(ctx, cfg.Source)
-	if err != nil {
-		return err
-	}
-	defer repl.Close(context.WithoutCancel(ctx))
 
 	// A crashed predecessor's walsender may still be creating the slot;
 	// such a start waits for it rather than failing.
@@ -184,8 +184,8 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 		return initialLoad(ctx, conn, repl, cfg, store, log)
 	case slot == nil:
 		return st, fmt.Errorf("replication slot %q does not exist but %s holds a finished load (checkpoint %s): changes since then are gone from the WAL. "+
-			"To start over with a new full load, remove %s from the destination (or use a new --dest); see docs/operations.md",
-			cfg.Slot, store, st.Checkpoint, sink.StatePrefix)
+			"To start over with a new full load, use a new --dest (or empty the whole destination: old change files would bring back rows deleted since); see docs/operations.md",
+			cfg.Slot, store, st.Checkpoint)
 	}
 	return st, fmt.Errorf("replication slot %q exists but %s has no cdc2s3 state for it: choose another --slot, or drop the slot (SELECT pg_drop_replication_slot('%s')) if nothing else uses it",
 		cfg.Slot, store, cfg.Slot)
