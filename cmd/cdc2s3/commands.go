@@ -67,6 +67,8 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.DurationFlag{Name: "flush-interval", Value: stream.DefaultFlushInterval, Usage: "seal and upload open files at least this often", EnvVars: env("FLUSH_INTERVAL")},
 			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending", EnvVars: env("FLUSH_SIZE")},
 			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
+			&cli.DurationFlag{Name: "heartbeat-interval", Value: stream.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -84,7 +86,18 @@ func runCommand(stop context.Context) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return stream.Run(c.Context, stop, cfg, store, log)
+			// The first signal flushes; past the timeout the flush is
+			// abandoned, and a restart continues exactly all the same.
+			ctx, cancel := context.WithCancel(c.Context)
+			defer cancel()
+			stopTimer := context.AfterFunc(stop, func() {
+				time.AfterFunc(c.Duration("shutdown-timeout"), func() {
+					log.Warn("shutdown timeout reached; aborting the flush", "timeout", c.Duration("shutdown-timeout"))
+					cancel()
+				})
+			})
+			defer stopTimer()
+			return stream.Run(ctx, stop, cfg, store, log)
 		},
 	}
 }
@@ -99,18 +112,19 @@ func streamConfig(c *cli.Context) (stream.Config, error) {
 		return stream.Config{}, fmt.Errorf("invalid --max-file-size: %w", err)
 	}
 	return stream.Config{
-		Source:          c.String("source"),
-		Slot:            c.String("slot"),
-		Publication:     c.String("publication"),
-		Tables:          splitList(c.String("tables")),
-		FlushInterval:   c.Duration("flush-interval"),
-		FlushSize:       flushSize,
-		StatusInterval:  c.Duration("status-interval"),
-		Compression:     c.String("compression"),
-		SnapshotWorkers: c.Int("snapshot-workers"),
-		MaxFileSize:     maxFile,
-		TempDir:         c.String("temp-dir"),
-		ArraysAsText:    c.Bool("arrays-as-text"),
+		Source:            c.String("source"),
+		Slot:              c.String("slot"),
+		Publication:       c.String("publication"),
+		Tables:            splitList(c.String("tables")),
+		FlushInterval:     c.Duration("flush-interval"),
+		FlushSize:         flushSize,
+		StatusInterval:    c.Duration("status-interval"),
+		HeartbeatInterval: c.Duration("heartbeat-interval"),
+		Compression:       c.String("compression"),
+		SnapshotWorkers:   c.Int("snapshot-workers"),
+		MaxFileSize:       maxFile,
+		TempDir:           c.String("temp-dir"),
+		ArraysAsText:      c.Bool("arrays-as-text"),
 	}, nil
 }
 

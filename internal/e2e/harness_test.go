@@ -118,9 +118,15 @@ func s3Env() []string { return s3srv.Env() }
 // start runs the binary with args; the environment has the S3 settings.
 func start(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, env []string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{out: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(binary, args...)
-	d.cmd.Env = append(os.Environ(), s3Env()...)
+	d.cmd.Env = append(append(os.Environ(), s3Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -149,6 +155,20 @@ func (d *daemon) stop(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second):
 		t.Fatalf("cdc2s3 did not stop within 90s of SIGTERM\n%s", tail(d.out.String(), 40))
+	}
+}
+
+// wait waits for the process to exit by itself, successfully.
+func (d *daemon) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			t.Fatalf("%s exited with %v\n%s", d.cmd.Args[1], err, tail(d.out.String(), 20))
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s did not exit within 2 minutes", d.cmd.Args[1])
 	}
 }
 

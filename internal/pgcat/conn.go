@@ -76,7 +76,8 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 }
 
 // Explain turns a connection or query error into a message that names the
-// fix. It never includes the password.
+// fix. It never includes the password. The original error stays reachable
+// with errors.As (for example to tell a lost connection from bad input).
 func Explain(err error, cfg *pgconn.Config) error {
 	if err == nil {
 		return nil
@@ -90,33 +91,46 @@ func Explain(err error, cfg *pgconn.Config) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "28P01":
-			return fmt.Errorf("password authentication failed for user %q: check the password in --source (or PGPASSWORD / ~/.pgpass)", user)
+			return hint(err, "password authentication failed for user %q: check the password in --source (or PGPASSWORD / ~/.pgpass)", user)
 		case "28000":
 			if strings.Contains(pgErr.Message, "replication") {
-				return fmt.Errorf("user %q may not open a replication connection: grant it with ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q) and allow replication connections in pg_hba.conf", user, user, user)
+				return hint(err, "user %q may not open a replication connection: grant it with ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q) and allow replication connections in pg_hba.conf", user, user, user)
 			}
-			return fmt.Errorf("server rejected user %q: %s; allow the client in pg_hba.conf", user, pgErr.Message)
+			return hint(err, "server rejected user %q: %s; allow the client in pg_hba.conf", user, pgErr.Message)
 		case "3D000":
-			return fmt.Errorf("%s: fix the database name in --source", pgErr.Message)
+			return hint(err, "%s: fix the database name in --source", pgErr.Message)
 		case "42501":
 			if strings.Contains(pgErr.Message, "replication") {
-				return fmt.Errorf("user %q lacks the REPLICATION attribute: ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q)", user, user, user)
+				return hint(err, "user %q lacks the REPLICATION attribute: ALTER ROLE %q REPLICATION (on RDS: GRANT rds_replication TO %q)", user, user, user)
 			}
-			return fmt.Errorf("permission denied: %s; grant the privilege to %q", pgErr.Message, user)
+			return hint(err, "permission denied: %s; grant the privilege to %q", pgErr.Message, user)
 		case "55000":
 			if strings.Contains(pgErr.Message, "wal_level") {
-				return fmt.Errorf("wal_level is not logical: set wal_level = logical in postgresql.conf (on RDS: rds.logical_replication = 1) and restart PostgreSQL")
+				return hint(err, "wal_level is not logical: set wal_level = logical in postgresql.conf (on RDS: rds.logical_replication = 1) and restart PostgreSQL")
 			}
 		case "53400":
-			return fmt.Errorf("%s: raise max_replication_slots / max_wal_senders on the server or drop unused slots", pgErr.Message)
+			return hint(err, "%s: raise max_replication_slots / max_wal_senders on the server or drop unused slots", pgErr.Message)
 		}
-		return fmt.Errorf("postgres: %s (SQLSTATE %s)", Redact(pgErr.Message), pgErr.Code)
+		return hint(err, "postgres: %s (SQLSTATE %s)", Redact(pgErr.Message), pgErr.Code)
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || strings.Contains(err.Error(), "connect") {
-		return fmt.Errorf("cannot connect to PostgreSQL at %s: %s; check the host and port in --source and that the server is running", where, Redact(rootCause(err)))
+		return hint(err, "cannot connect to PostgreSQL at %s: %s; check the host and port in --source and that the server is running", where, Redact(rootCause(err)))
 	}
-	return errors.New(Redact(oneLine(err.Error())))
+	return hint(err, "%s", Redact(oneLine(err.Error())))
+}
+
+// hintError is a user-facing message for an underlying error.
+type hintError struct {
+	msg   string
+	cause error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.cause }
+
+func hint(cause error, format string, args ...any) error {
+	return &hintError{msg: fmt.Sprintf(format, args...), cause: cause}
 }
 
 // rootCause returns the text of the first network error in err (for

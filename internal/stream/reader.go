@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -43,14 +45,16 @@ type reader struct {
 	rows   []decoder.Row
 	inTxn  bool
 
-	sealed       []sealedFile
-	pendingBytes int64
-	lastFlush    time.Time
-	lastCommit   pglogrepl.LSN // end LSN of the last commit processed
-	handed       pglogrepl.LSN // ack LSN of the last batch handed to the uploader
-	idleAck      pglogrepl.LSN // server WAL end acknowledged while nothing was pending
-	lastSent     pglogrepl.LSN
-	lastStatus   time.Time
+	sealed        []sealedFile
+	pendingBytes  int64
+	lastFlush     time.Time
+	lastCommit    pglogrepl.LSN // end LSN of the last commit processed
+	handed        pglogrepl.LSN // ack LSN of the last batch handed to the uploader
+	idleAck       pglogrepl.LSN // server WAL end acknowledged while nothing was pending
+	lastSent      pglogrepl.LSN
+	lastStatus    time.Time
+	lastHeartbeat time.Time
+	ackedAt       time.Time // when the acknowledged position last moved
 
 	durable atomic.Uint64 // set by the uploader
 	uploads chan *batch
@@ -154,6 +158,7 @@ func (r *reader) receive(ctx, stop context.Context) error {
 	r.ctx = ctx
 	r.lastFlush = time.Now()
 	r.lastStatus = time.Now()
+	r.lastHeartbeat = time.Now()
 	// Reads are interrupted by either context; only ctx aborts.
 	rctxBase, cancel := mergeDone(ctx, stop)
 	defer cancel()
@@ -182,7 +187,7 @@ func (r *reader) receive(ctx, stop context.Context) error {
 				return r.shutdown(ctx)
 			}
 			if !pgconn.Timeout(err) {
-				return pgcat.Explain(fmt.Errorf("replication stream: %w", err), nil)
+				return fmt.Errorf("replication stream: %w", err)
 			}
 		} else if err := r.handle(ctx, msg); err != nil {
 			return err
@@ -195,7 +200,37 @@ func (r *reader) receive(ctx, stop context.Context) error {
 		if time.Since(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
 			r.sendStatus(false)
 		}
+		if r.cfg.HeartbeatInterval > 0 && time.Since(r.lastHeartbeat) >= r.cfg.HeartbeatInterval {
+			if err := r.heartbeat(ctx); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// heartbeat writes a transactional logical message in the source database.
+// It reaches the stream like any transaction, so the acknowledged position
+// moves past all the WAL written before it, also when no published table
+// changes while other databases or tables fill the WAL. It also logs the
+// lag: WAL bytes and time behind the server.
+func (r *reader) heartbeat(ctx context.Context) error {
+	r.lastHeartbeat = time.Now()
+	var walNow string
+	err := r.conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, 'cdc2s3.heartbeat', '')::text, pg_current_wal_lsn()::text").Scan(new(string), &walNow)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	now, err := pglogrepl.ParseLSN(walNow)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	ack := r.ack()
+	lag := time.Duration(0)
+	if !r.ackedAt.IsZero() && ack < now {
+		lag = time.Since(r.ackedAt)
+	}
+	r.log.Info("status", "acknowledged", ack, "server_wal", now, "lag_bytes", uint64(now-min(ack, now)), "lag_seconds", lag.Seconds())
+	return nil
 }
 
 func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error {
@@ -224,7 +259,7 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 			return r.wal(ctx, xld.WALData)
 		}
 	case *pgproto3.ErrorResponse:
-		return pgcat.Explain(pgconn.ErrorResponseToPgError(m), nil)
+		return fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))
 	}
 	return nil
 }
@@ -554,6 +589,9 @@ func (r *reader) sendStatus(reply bool) {
 		r.log.Warn("send standby status", "err", err)
 		return
 	}
+	if ack > r.lastSent {
+		r.ackedAt = time.Now()
+	}
 	r.lastSent = ack
 }
 
@@ -576,12 +614,14 @@ func (r *reader) upload(ctx context.Context) error {
 			os.Remove(f.path)
 			rows += f.rows
 		}
+		faultpoint.Hit(faultpoint.AfterUpload)
 		if b.ack > st.Checkpoint {
 			st.Checkpoint = b.ack
 			if err := retry(ctx, r.log, "save checkpoint", func() error { return r.states.Save(ctx, st) }); err != nil {
 				return err
 			}
 		}
+		faultpoint.Hit(faultpoint.AfterCheckpoint)
 		r.durable.Store(uint64(b.ack))
 		if len(b.files) > 0 {
 			r.log.Info("uploaded", "files", len(b.files), "rows", rows, "lsn", b.ack, "duration", time.Since(start).Round(time.Millisecond))
@@ -603,25 +643,28 @@ func putPath(ctx context.Context, store sink.Store, key, path string) error {
 	return store.Put(ctx, key, f, info.Size())
 }
 
-// retry runs fn until it succeeds, with capped exponential backoff, for at
-// most five attempts.
+// retry runs fn until it succeeds or ctx ends, waiting between attempts
+// with capped exponential backoff and jitter. Uploads are retried without a
+// limit: an S3 outage must delay the pipeline (the walsender is kept alive
+// meanwhile), never lose or skip a batch. A checkpoint that would move
+// backwards is not retried.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt == 5 || ctx.Err() != nil || errors.Is(err, lsnstore.ErrBackwards) {
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
+		if err == nil {
 			return nil
 		}
-		log.Warn("retrying", "what", what, "attempt", attempt, "err", err)
+		if ctx.Err() != nil || errors.Is(err, lsnstore.ErrBackwards) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		delay := min(200*time.Millisecond<<min(attempt-1, 8), 30*time.Second)
+		delay += time.Duration(rand.Int64N(int64(delay/2) + 1))
+		log.Warn("retrying", "what", what, "attempt", attempt, "in", delay.Round(time.Millisecond), "err", err)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 

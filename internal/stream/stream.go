@@ -14,9 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -38,7 +42,10 @@ const (
 	DefaultFlushInterval  = 60 * time.Second
 	DefaultFlushSize      = 32 << 20
 	DefaultStatusInterval = 10 * time.Second
-	spoolMemory           = 8 << 20
+	// DefaultHeartbeatInterval is how often a heartbeat message is written
+	// in the source, so an idle publication still advances the slot.
+	DefaultHeartbeatInterval = 30 * time.Second
+	spoolMemory              = 8 << 20
 )
 
 // Config configures the daemon.
@@ -49,14 +56,17 @@ type Config struct {
 	Tables      []string // tables of a new publication; empty means all
 	// FlushInterval and FlushSize seal the open files at the first commit
 	// after either is reached; FlushSize counts uncompressed value bytes.
-	FlushInterval   time.Duration
-	FlushSize       int64
-	StatusInterval  time.Duration
-	Compression     string
-	SnapshotWorkers int
-	MaxFileSize     int64
-	TempDir         string
-	ArraysAsText    bool
+	FlushInterval  time.Duration
+	FlushSize      int64
+	StatusInterval time.Duration
+	// HeartbeatInterval is how often to write a heartbeat (a transactional
+	// pg_logical_emit_message) in the source; 0 turns it off.
+	HeartbeatInterval time.Duration
+	Compression       string
+	SnapshotWorkers   int
+	MaxFileSize       int64
+	TempDir           string
+	ArraysAsText      bool
 }
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
@@ -90,6 +100,9 @@ func (c *Config) Validate() error {
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
+	if c.HeartbeatInterval < 0 {
+		return fmt.Errorf("invalid --heartbeat-interval %s: use 0 to turn it off or a positive duration", c.HeartbeatInterval)
+	}
 	if err := pqfile.ValidCompression(c.Compression); err != nil {
 		return fmt.Errorf("invalid --compression: %w", err)
 	}
@@ -104,59 +117,142 @@ func (c *Config) Validate() error {
 // Run runs the daemon until stop is done (graceful: finish the current
 // batch, upload, acknowledge, return nil) or ctx is cancelled (abort at
 // once; a restart continues from the last acknowledged position).
+//
+// A start with bad settings fails at once. Once streaming, a lost
+// connection (a PostgreSQL restart or failover, a network cut) is retried
+// with backoff until it works again or the daemon is stopped: the new
+// session resumes from the slot, and replayed rows already in the
+// destination are skipped.
 func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	states := lsnstore.New(store)
+	s, err := open(ctx, cfg, store, states, log)
+	for attempt := 0; ; attempt++ {
+		if err != nil {
+			if attempt == 0 || !transient(err) || stop.Err() != nil || ctx.Err() != nil {
+				return err
+			}
+		} else {
+			r := newReader(cfg, s.conn, s.repl, store, states, s.state, log)
+			err = r.run(ctx, stop)
+			s.close(ctx)
+			if err == nil || !transient(err) || ctx.Err() != nil {
+				return err
+			}
+			if stop.Err() != nil {
+				return nil // stopping anyway: what was uploaded is acknowledged at the next start
+			}
+			attempt = 1
+		}
+		delay := backoff(attempt)
+		log.Warn("connection to PostgreSQL lost; reconnecting", "err", err, "in", delay)
+		select {
+		case <-time.After(delay):
+		case <-stop.Done():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s, err = open(ctx, cfg, store, states, log)
+	}
+}
+
+// session is one connection to the source: a catalog connection and a
+// replication connection positioned on the slot.
+type session struct {
+	conn  *pgx.Conn
+	repl  *pgconn.PgConn
+	state lsnstore.State
+}
+
+func (s *session) close(ctx context.Context) {
+	s.conn.Close(context.WithoutCancel(ctx))
+	s.repl.Close(context.WithoutCancel(ctx))
+}
+
+// open connects, checks the server, makes sure the publication and slot
+// exist (running the full load when the slot is new) and returns a session
+// ready to stream.
+func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.Store, log *slog.Logger) (*session, error) {
 	conn, err := pgcat.Connect(ctx, cfg.Source)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	s := &session{conn: conn}
+	fail := func(err error) (*session, error) {
+		conn.Close(context.WithoutCancel(ctx))
+		if s.repl != nil {
+			s.repl.Close(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
 	if err := checkServer(ctx, conn); err != nil {
-		return err
+		return fail(err)
 	}
-	repl, err := pgcat.ConnectReplication(ctx, cfg.Source)
-	if err != nil {
-		return err
+	if s.repl, err = pgcat.ConnectReplication(ctx, cfg.Source); err != nil {
+		return fail(err)
 	}
-	defer repl.Close(context.WithoutCancel(ctx))
 	if err := ensurePublication(ctx, conn, cfg, log); err != nil {
-		return err
+		return fail(err)
 	}
-	states := lsnstore.New(store)
 	st, haveState, err := states.Load(ctx)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-
 	// A crashed predecessor's walsender may still be creating the slot;
 	// such a start waits for it rather than failing.
 	for attempt := 0; ; attempt++ {
 		var slot *slotInfo
 		if slot, err = waitSlotFree(ctx, conn, cfg.Slot, slotWait, log); err != nil {
-			return err
+			return fail(err)
 		}
-		st, err = prepareSlot(ctx, conn, repl, cfg, store, states, st, haveState, slot, log)
+		st, err = prepareSlot(ctx, conn, s.repl, cfg, store, states, st, haveState, slot, log)
 		if !errors.Is(err, errSlotCreating) || attempt == 10 {
 			break
 		}
 		log.Warn("replication slot is being created by another connection; waiting", "slot", cfg.Slot)
 		if st, haveState, err = states.Load(ctx); err != nil {
-			return err
+			return fail(err)
 		}
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
-			return ctx.Err()
+			return fail(ctx.Err())
 		}
 	}
 	if err != nil {
-		return err
+		return fail(err)
 	}
+	s.state = st
+	return s, nil
+}
 
-	r := newReader(cfg, conn, repl, store, states, st, log)
-	return r.run(ctx, stop)
+// backoff is the wait before reconnect attempt n (1-based): exponential
+// from 1 s, capped at 30 s, with up to 25% jitter so that many daemons
+// restarted together do not reconnect in step.
+func backoff(n int) time.Duration {
+	d := time.Second << min(n-1, 5)
+	d = min(d, 30*time.Second)
+	return d + time.Duration(rand.Int64N(int64(d/4)+1))
+}
+
+// transient reports whether err is a lost or refused connection, which a
+// reconnect may cure, as opposed to a configuration or data error.
+func transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-57P05: shutdown, crash,
+		// cannot connect now, idle timeouts; 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF") || strings.Contains(msg, "broken pipe")
 }
 
 // prepareSlot decides, from the slot and the destination's state, whether
