@@ -68,6 +68,7 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending", EnvVars: env("FLUSH_SIZE")},
 			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: stream.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
+			&cli.DurationFlag{Name: "lease-ttl", Value: stream.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
 		Action: func(c *cli.Context) error {
@@ -120,6 +121,7 @@ func streamConfig(c *cli.Context) (stream.Config, error) {
 		FlushSize:         flushSize,
 		StatusInterval:    c.Duration("status-interval"),
 		HeartbeatInterval: c.Duration("heartbeat-interval"),
+		LeaseTTL:          c.Duration("lease-ttl"),
 		Compression:       c.String("compression"),
 		SnapshotWorkers:   c.Int("snapshot-workers"),
 		MaxFileSize:       maxFile,

@@ -45,7 +45,11 @@ const (
 	// DefaultHeartbeatInterval is how often a heartbeat message is written
 	// in the source, so an idle publication still advances the slot.
 	DefaultHeartbeatInterval = 30 * time.Second
-	spoolMemory              = 8 << 20
+	// DefaultLeaseTTL is how long a writer's lease on a destination lasts
+	// without renewal: how long a successor waits after a crash on
+	// another host.
+	DefaultLeaseTTL = 30 * time.Second
+	spoolMemory     = 8 << 20
 )
 
 // Config configures the daemon.
@@ -59,6 +63,9 @@ type Config struct {
 	FlushInterval  time.Duration
 	FlushSize      int64
 	StatusInterval time.Duration
+	// LeaseTTL is how long the destination's writer lease lasts without
+	// renewal (renewed every third of it).
+	LeaseTTL time.Duration
 	// HeartbeatInterval is how often to write a heartbeat (a transactional
 	// pg_logical_emit_message) in the source; 0 turns it off.
 	HeartbeatInterval time.Duration
@@ -100,6 +107,12 @@ func (c *Config) Validate() error {
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < 3*time.Second {
+		return fmt.Errorf("invalid --lease-ttl %s: use at least 3s", c.LeaseTTL)
+	}
 	if c.HeartbeatInterval < 0 {
 		return fmt.Errorf("invalid --heartbeat-interval %s: use 0 to turn it off or a positive duration", c.HeartbeatInterval)
 	}
@@ -128,6 +141,40 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 		return err
 	}
 	states := lsnstore.New(store)
+
+	// One writer per destination: wait for the lease (a deploy may start
+	// this process before the old one has gone), hold it while running,
+	// and stop at once if another process takes it.
+	lease := lsnstore.NewLease(store, cfg.LeaseTTL)
+	waitCtx, cancelWait := mergeDone(ctx, stop)
+	err := lease.Acquire(waitCtx, func(h lsnstore.LeaseRecord) {
+		log.Warn("another cdc2s3 holds this destination; waiting for its lease", "holder", h.Owner, "expires", h.ExpiresAt)
+	})
+	cancelWait()
+	if err != nil {
+		if stop.Err() != nil && ctx.Err() == nil {
+			return nil
+		}
+		return err
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		if err := lease.Hold(ctx); err != nil {
+			log.Error("stopping: lost the destination's lease", "err", err)
+			cancel(err)
+		}
+	}()
+	err = run(ctx, stop, cfg, store, states, log)
+	if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// run is Run once the lease is held.
+func run(ctx, stop context.Context, cfg Config, store sink.Store, states *lsnstore.Store, log *slog.Logger) error {
 	s, err := open(ctx, cfg, store, states, log)
 	for attempt := 0; ; attempt++ {
 		if err != nil {

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
+)
+
+// TestS3Faults runs the pipeline through a proxy that injects S3 errors,
+// throttling, latency, connection resets (before and after the server
+// acts) and a stall, and checks the result is exact.
+func TestS3Faults(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if err := s3srv.CreateBucket(ctx, "e2e-faults"); err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewFaultProxy(t, s3srv.Endpoint())
+	gen := start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "3", "--duration", "20s")
+	time.Sleep(2 * time.Second)
+	proxy.SetFaults(testenv.Faults{
+		InternalError: 0.05, SlowDown: 0.1, Reset: 0.05, Drop: 0.05,
+		Delay: 0.3, Latency: 30 * time.Millisecond, Jitter: 100 * time.Millisecond, Seed: 9,
+	})
+	d := startEnv(t, proxy.Env(s3srv), "run", "--source", dsn, "--dest", "s3://e2e-faults/f", "--slot", "faults",
+		"--flush-interval", "500ms", "--status-interval", "500ms")
+	waitConfirmed(t, conn, "faults", 1, d, 2*time.Minute)
+
+	// A stall: S3 answers nothing for a while; the daemon must keep its
+	// replication connection alive and carry on afterwards.
+	time.Sleep(4 * time.Second)
+	proxy.Stall()
+	time.Sleep(8 * time.Second)
+	proxy.Release()
+
+	gen.wait(t)
+	proxy.SetFaults(testenv.Faults{})
+	waitConfirmed(t, conn, "faults", currentLSN(t, conn), d, 3*time.Minute)
+	d.stop(t)
+	c := proxy.Counts()
+	t.Logf("proxy: %+v", c)
+	if c.SlowDown+c.InternalError+c.Reset+c.Drop == 0 || c.Stall == 0 {
+		t.Errorf("no faults were injected: %+v", c)
+	}
+	out := t.TempDir()
+	download(t, "e2e-faults", "f/", out)
+	compareTables(t, conn, out, demoTables)
+	checkNoDuplicates(t, out, demoTables)
+}
+
+// TestSingleWriter starts a second daemon on a destination in use: it
+// waits for the lease without writing, and takes over when the first one
+// stops.
+func TestSingleWriter(t *testing.T) {
+	dsn, conn := newDatabase(t)
+	out := t.TempDir()
+	gen := start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "4", "--duration", "3s")
+	gen.wait(t)
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "single", "--flush-interval", "500ms", "--status-interval", "500ms", "--lease-ttl", "3s"}
+	a := start(t, args...)
+	waitConfirmed(t, conn, "single", 1, a, 2*time.Minute)
+	b := start(t, args...)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(b.out.String(), "waiting for its lease") {
+		if time.Now().After(deadline) {
+			t.Fatalf("second daemon did not wait for the lease:\n%s", tail(b.out.String(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // well past a renewal: b must still be waiting
+	if strings.Contains(b.out.String(), "streaming") {
+		t.Fatalf("second daemon streamed while the first held the lease:\n%s", tail(b.out.String(), 20))
+	}
+	a.stop(t)
+	// b takes over (a released the lease) and streams what follows.
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.out.String(), "msg=streaming") {
+		if time.Now().After(deadline) {
+			t.Fatalf("second daemon did not take over after the first stopped:\n%s", tail(b.out.String(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	gen = start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "5", "--duration", "2s")
+	gen.wait(t)
+	waitConfirmed(t, conn, "single", currentLSN(t, conn), b, 2*time.Minute)
+	b.stop(t)
+	compareTables(t, conn, out, demoTables)
+	checkNoDuplicates(t, out, demoTables)
+}

@@ -1,0 +1,230 @@
+package lsnstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/sink"
+)
+
+// LeasePrefix holds the lease objects of a destination.
+const LeasePrefix = sink.StatePrefix + "lease/"
+
+// ErrLeaseLost is returned when another process took the destination's
+// lease: this one must stop writing at once.
+var ErrLeaseLost = errors.New("lease lost: another cdc2s3 took over this destination")
+
+// Lease makes one process at a time the writer of a destination, across
+// hosts and restarts, with nothing but conditional writes.
+//
+// Leases are numbered objects _cdc2s3/lease/<generation>. The holder of
+// the highest generation is the writer while its expiry lies ahead. To take
+// over, a process creates the next generation with PutIfAbsent, so of two
+// contenders exactly one wins; the loser waits. The holder renews by
+// rewriting its own object and stops (ErrLeaseLost) as soon as it sees a
+// higher generation. Expiry is judged by the clock of the process that
+// wants to take over: keep clocks in sync within a fraction of the TTL.
+type Lease struct {
+	s     sink.Store
+	ttl   time.Duration
+	owner string
+	gen   uint64
+}
+
+// LeaseRecord is the content of a lease object.
+type LeaseRecord struct {
+	Owner     string    `json:"owner"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// NewLease returns a lease handle for store with the given time to live.
+func NewLease(s sink.Store, ttl time.Duration) *Lease {
+	var b [8]byte
+	rand.Read(b[:])
+	host, _ := os.Hostname()
+	return &Lease{s: s, ttl: ttl, owner: host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(b[:])}
+}
+
+// deadHere reports whether the holder ran on this host and its process is
+// gone (a crash followed by a restart on the same machine): its lease need
+// not be waited out. A holder with this process's own PID is not judged
+// (a container restarted with the same PID looks alike).
+func deadHere(rec *LeaseRecord) bool {
+	host, _ := os.Hostname()
+	if rec.Host != host || rec.PID <= 0 || rec.PID == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(rec.PID, 0), syscall.ESRCH)
+}
+
+func leaseKey(gen uint64) string { return fmt.Sprintf("%s%020d.json", LeasePrefix, gen) }
+
+// current returns the highest generation and its record (gen 0: none).
+func (l *Lease) current(ctx context.Context) (uint64, *LeaseRecord, error) {
+	objs, err := l.s.List(ctx, LeasePrefix)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list leases: %w", err)
+	}
+	var gen uint64
+	for _, o := range objs {
+		name := strings.TrimSuffix(strings.TrimPrefix(o.Key, LeasePrefix), ".json")
+		if g, err := strconv.ParseUint(name, 10, 64); err == nil && g > gen {
+			gen = g
+		}
+	}
+	if gen == 0 {
+		return 0, nil, nil
+	}
+	r, err := l.s.Get(ctx, leaseKey(gen))
+	if errors.Is(err, sink.ErrNotFound) {
+		return gen, nil, nil // released: free to take
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read lease: %w", err)
+	}
+	defer r.Close()
+	var rec LeaseRecord
+	b, err := io.ReadAll(r)
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		return gen, nil, nil // unreadable: treat as released
+	}
+	return gen, &rec, nil
+}
+
+// TryAcquire takes the lease if it is free or expired. It returns the
+// record of the live holder when it is not.
+func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
+	gen, rec, err := l.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil && time.Now().Before(rec.ExpiresAt) && rec.Owner != l.owner && !deadHere(rec) {
+		return rec, nil
+	}
+	next := gen + 1
+	if err := l.write(ctx, next, true); err != nil {
+		if !errors.Is(err, sink.ErrPreconditionFailed) {
+			return nil, err
+		}
+		// Someone created this generation first: another process, or this
+		// one when a retried request's first attempt did succeed.
+		g, rec, err := l.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if g != next || rec == nil || rec.Owner != l.owner {
+			if rec == nil {
+				rec = &LeaseRecord{Owner: "unknown"}
+			}
+			return rec, nil
+		}
+	}
+	l.gen = next
+	// Older generations are history now.
+	for g := gen; g > 0 && g+8 > gen; g-- {
+		l.s.Delete(ctx, leaseKey(g))
+	}
+	return nil, nil
+}
+
+// Acquire waits until the lease is taken, polling every ttl/3, and calls
+// waiting once with the holder while another process holds it.
+func (l *Lease) Acquire(ctx context.Context, waiting func(holder LeaseRecord)) error {
+	told := false
+	for {
+		held, err := l.TryAcquire(ctx)
+		if err != nil {
+			return err
+		}
+		if held == nil {
+			return nil
+		}
+		if !told && waiting != nil {
+			waiting(*held)
+			told = true
+		}
+		select {
+		case <-time.After(l.ttl / 3):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Renew extends the lease; ErrLeaseLost if another process took it.
+func (l *Lease) Renew(ctx context.Context) error {
+	gen, _, err := l.current(ctx)
+	if err != nil {
+		return err
+	}
+	if gen != l.gen {
+		return ErrLeaseLost
+	}
+	return l.write(ctx, l.gen, false)
+}
+
+// Hold renews the lease every ttl/3 until ctx ends. It returns
+// ErrLeaseLost when another process took the lease, or the renewal error
+// when the lease could not be renewed before it expired.
+func (l *Lease) Hold(ctx context.Context) error {
+	expires := time.Now().Add(l.ttl)
+	for {
+		select {
+		case <-time.After(l.ttl / 3):
+		case <-ctx.Done():
+			return nil
+		}
+		err := l.Renew(ctx)
+		switch {
+		case err == nil:
+			expires = time.Now().Add(l.ttl)
+		case errors.Is(err, ErrLeaseLost):
+			return err
+		case ctx.Err() != nil:
+			return nil
+		case time.Now().After(expires):
+			return fmt.Errorf("lease expired: could not renew it: %w", err)
+		}
+	}
+}
+
+// Release gives the lease up (graceful shutdown), so a successor need not
+// wait for it to expire.
+func (l *Lease) Release(ctx context.Context) error {
+	if l.gen == 0 {
+		return nil
+	}
+	gen, _, err := l.current(ctx)
+	if err != nil || gen != l.gen {
+		return err
+	}
+	return l.s.Delete(ctx, leaseKey(l.gen))
+}
+
+func (l *Lease) write(ctx context.Context, gen uint64, create bool) error {
+	host, _ := os.Hostname()
+	b, err := json.Marshal(LeaseRecord{Owner: l.owner, Host: host, PID: os.Getpid(), ExpiresAt: time.Now().Add(l.ttl).UTC()})
+	if err != nil {
+		return err
+	}
+	if create {
+		return l.s.PutIfAbsent(ctx, leaseKey(gen), bytes.NewReader(b), int64(len(b)))
+	}
+	return l.s.Put(ctx, leaseKey(gen), bytes.NewReader(b), int64(len(b)))
+}
