@@ -3,11 +3,12 @@
 # need: PostgreSQL 15 through scripts/ensure-postgres.sh, versitygw through
 # scripts/tools.sh, DuckDB for the test oracle through npm ci (the tests).
 
+SHELL   := bash
 GO      ?= go
 BIN     ?= bin/cdc2s3
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test tools fmt clean
+.PHONY: all build demo test tools fmt clean soak
 
 all: build
 
@@ -36,3 +37,9 @@ fmt:
 ## clean: remove the binary and the demo output
 clean:
 	rm -rf bin demo-output
+
+## soak: the crash, fault and restart mix for SOAK (default 5m), then the source/bucket comparison
+SOAK ?= 5m
+soak: tools
+	bash scripts/ensure-postgres.sh
+	set -o pipefail; CDC2S3_SOAK_DURATION=$(SOAK) $(GO) test -tags soak -count=1 -timeout 0 -run TestSoak -v ./internal/e2e 2>&1 | grep -Ev '^=== |rows match'

@@ -405,12 +405,12 @@ func lookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*slotInfo, er
 	var plugin *string
 	var active bool
 	var pid *int32
-	var db *string
+	var db, walStatus *string
 	var here bool
 	// Slot names are cluster-wide: look in every database.
 	err := conn.QueryRow(ctx, `
-		SELECT confirmed_flush_lsn::text, plugin, active, active_pid, database, database = current_database()
-		FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&confirmed, &plugin, &active, &pid, &db, &here)
+		SELECT confirmed_flush_lsn::text, plugin, active, active_pid, database, database = current_database(), wal_status
+		FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&confirmed, &plugin, &active, &pid, &db, &here, &walStatus)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
@@ -419,6 +419,10 @@ func lookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*slotInfo, er
 	}
 	if !here && db != nil {
 		return nil, fmt.Errorf("replication slot %q belongs to database %q, not this one: choose another --slot (slot names are unique per server)", name, *db)
+	}
+	if walStatus != nil && *walStatus == "lost" {
+		return nil, fmt.Errorf("replication slot %q was invalidated: it fell further behind than max_slot_wal_keep_size allows, and the WAL it needed is gone, so changes are missing. "+
+			"Recover with a new full load: drop the slot (cdc2s3 drop, or SELECT pg_drop_replication_slot('%s')) and start again with a new, empty --dest; see docs/operations.md", name, name)
 	}
 	if plugin == nil || *plugin != "pgoutput" || confirmed == nil {
 		return nil, fmt.Errorf("slot %q is not a pgoutput logical slot: choose another --slot", name)
