@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,4 +90,82 @@ func TestSingleWriter(t *testing.T) {
 	b.stop(t)
 	compareTables(t, conn, out, demoTables)
 	checkNoDuplicates(t, out, demoTables)
+}
+
+// TestShutdownTimeout stops the daemon while S3 stalls: the first SIGTERM
+// must end the process within --shutdown-timeout (non-zero: the flush was
+// abandoned), and a restart must continue exactly.
+func TestShutdownTimeout(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if err := s3srv.CreateBucket(ctx, "e2e-shutdown"); err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewFaultProxy(t, s3srv.Endpoint())
+	gen := start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "8", "--duration", "2s")
+	gen.wait(t)
+	args := []string{"run", "--source", dsn, "--dest", "s3://e2e-shutdown/s", "--slot", "shutdown", "--flush-interval", "500ms", "--status-interval", "500ms", "--shutdown-timeout", "3s"}
+	d := startEnv(t, proxy.Env(s3srv), args...)
+	waitConfirmed(t, conn, "shutdown", 1, d, 2*time.Minute)
+	gen = start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "9", "--duration", "2s")
+	proxy.Stall()
+	gen.wait(t)
+	time.Sleep(time.Second)
+	began := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Errorf("exit status 0 although the flush could not finish")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no exit within 15s of SIGTERM with --shutdown-timeout 3s\n%s", tail(d.out.String(), 20))
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(began).Round(100*time.Millisecond))
+	proxy.Release()
+	d = startEnv(t, proxy.Env(s3srv), args...)
+	waitConfirmed(t, conn, "shutdown", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	out := t.TempDir()
+	download(t, "e2e-shutdown", "s/", out)
+	compareTables(t, conn, out, demoTables)
+	checkNoDuplicates(t, out, demoTables)
+}
+
+// TestSlotLost drops the slot behind a stopped daemon: the next start must
+// refuse with a message that says how to recover, and change nothing.
+func TestSlotLost(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	out := t.TempDir()
+	gen := start(t, "generate", "--source", dsn, "--rate", "100", "--seed", "2", "--duration", "1s")
+	gen.wait(t)
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "lost", "--flush-interval", "500ms"}
+	d := start(t, args...)
+	waitConfirmed(t, conn, "lost", 1, d, 2*time.Minute)
+	d.stop(t)
+	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot('lost')"); err != nil {
+		t.Fatal(err)
+	}
+	d = start(t, args...)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Fatal("the daemon started although its slot is gone")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not refuse to start without its slot")
+	}
+	msg := d.out.String()
+	for _, want := range []string{`replication slot "lost" does not exist`, "new --dest"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'lost'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("a slot was created after all (%d, %v)", n, err)
+	}
 }
