@@ -157,7 +157,13 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 		}
 		return err
 	}
-	defer lease.Release(context.WithoutCancel(ctx))
+	defer func() {
+		// Best effort and bounded: a stalled store must not hold up the exit
+		// (the lease then expires by itself).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		lease.Release(rctx)
+	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
