@@ -68,6 +68,7 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending", EnvVars: env("FLUSH_SIZE")},
 			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: stream.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: stream.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
@@ -98,6 +99,14 @@ func runCommand(stop context.Context) *cli.Command {
 				})
 			})
 			defer stopTimer()
+			cfg.Metrics = stream.NewMetrics()
+			if addr := c.String("metrics-addr"); addr != "" {
+				srv, err := serveMetrics(addr, cfg.Metrics.Handler(), log)
+				if err != nil {
+					return cli.Exit(err, 2)
+				}
+				defer srv.Close()
+			}
 			return stream.Run(ctx, stop, cfg, store, log)
 		},
 	}

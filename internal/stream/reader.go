@@ -63,6 +63,7 @@ type reader struct {
 // table is the reader's view of one output folder.
 type table struct {
 	schema, name string
+	label        string // schema.name, for logs and metrics
 	rel          *decoder.Relation
 	cols         []pqfile.Column
 	history      *lsnstore.History
@@ -82,9 +83,10 @@ type openFile struct {
 }
 
 type sealedFile struct {
-	key  string
-	path string
-	rows int64
+	key   string
+	path  string
+	rows  int64
+	table string
 }
 
 // batch is what one flush hands to the uploader: every file sealed since
@@ -136,6 +138,9 @@ func (r *reader) run(ctx, stop context.Context) error {
 		return pgcat.Explain(fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err), nil)
 	}
 	r.log.Info("streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", r.state.Checkpoint)
+	m := r.cfg.Metrics
+	m.streaming.Store(true)
+	defer m.streaming.Store(false)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.upload(gctx) })
 	g.Go(func() error {
@@ -179,6 +184,9 @@ func (r *reader) receive(ctx, stop context.Context) error {
 		rctx, cancelRead := context.WithDeadline(rctxBase, deadline)
 		msg, err := r.repl.ReceiveMessage(rctx)
 		cancelRead()
+		if err == nil {
+			r.cfg.Metrics.lastReceive.Store(time.Now().UnixNano())
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -230,6 +238,10 @@ func (r *reader) heartbeat(ctx context.Context) error {
 		lag = time.Since(r.ackedAt)
 	}
 	r.log.Info("status", "acknowledged", ack, "server_wal", now, "lag_bytes", uint64(now-min(ack, now)), "lag_seconds", lag.Seconds())
+	m := r.cfg.Metrics
+	m.lastHeartbeat.Store(time.Now().UnixNano())
+	m.lagBytes.Set(float64(now - min(ack, now)))
+	m.lagSeconds.Set(lag.Seconds())
 	return nil
 }
 
@@ -356,7 +368,10 @@ func (r *reader) write(t *table, pos sink.Pos, ts int64, row decoder.Row) error 
 		return err
 	}
 	t.open.last = pos
-	r.pendingBytes += t.open.w.Stats().Bytes - before + 32
+	n := t.open.w.Stats().Bytes - before
+	r.pendingBytes += n + 32
+	r.cfg.Metrics.changes.Inc(t.label, string(row.Op))
+	r.cfg.Metrics.bytes.Add(float64(n), t.label)
 	return nil
 }
 
@@ -370,7 +385,7 @@ func (r *reader) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 		return t, nil
 	}
 	if t == nil {
-		t = &table{schema: rel.Namespace, name: rel.Name}
+		t = &table{schema: rel.Namespace, name: rel.Name, label: rel.Namespace + "." + rel.Name}
 		done, err := r.position(ctx, t.schema, t.name)
 		if err != nil {
 			return nil, err
@@ -486,9 +501,16 @@ func (r *reader) seal(t *table) error {
 		os.Remove(o.f.Name())
 		return fmt.Errorf("close %s: %w", o.f.Name(), err)
 	}
-	warnAdapted(r.log, t.schema+"."+t.name, o.w.Stats())
+	st := o.w.Stats()
+	warnAdapted(r.log, t.label, st)
+	for col, n := range st.Nulled {
+		r.cfg.Metrics.nulled.Add(float64(n), t.label, col)
+	}
+	for col, n := range st.Flattened {
+		r.cfg.Metrics.flattened.Add(float64(n), t.label, col)
+	}
 	r.sealed = append(r.sealed, sealedFile{
-		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: o.w.Stats().Rows,
+		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,
 	})
 	t.done = o.last
 	return nil
@@ -591,6 +613,7 @@ func (r *reader) sendStatus(reply bool) {
 	}
 	if ack > r.lastSent {
 		r.ackedAt = time.Now()
+		r.cfg.Metrics.ackLSN.Set(float64(ack))
 	}
 	r.lastSent = ack
 }
@@ -599,30 +622,36 @@ func (r *reader) sendStatus(reply bool) {
 // then the durable LSN the reader acknowledges.
 func (r *reader) upload(ctx context.Context) error {
 	st := r.state
+	m := r.cfg.Metrics
 	for b := range r.uploads {
 		start := time.Now()
+		m.uploadSince.Store(start.UnixNano())
 		var rows int64
 		for _, h := range b.histories {
-			if err := retry(ctx, r.log, "save schema history", func() error { return r.states.SaveHistory(ctx, h) }); err != nil {
+			if err := r.retry(ctx, "save schema history", func() error { return r.states.SaveHistory(ctx, h) }); err != nil {
 				return err
 			}
 		}
 		for _, f := range b.files {
-			if err := retry(ctx, r.log, "upload "+f.key, func() error { return putPath(ctx, r.store, f.key, f.path) }); err != nil {
-				return err
+			fileStart := time.Now()
+			if err := r.retry(ctx, "upload", func() error { return putPath(ctx, r.store, f.key, f.path) }); err != nil {
+				return fmt.Errorf("%s: %w", f.key, err)
 			}
+			m.uploadSeconds.Observe(time.Since(fileStart).Seconds())
+			m.files.Inc(f.table)
 			os.Remove(f.path)
 			rows += f.rows
 		}
 		faultpoint.Hit(faultpoint.AfterUpload)
 		if b.ack > st.Checkpoint {
 			st.Checkpoint = b.ack
-			if err := retry(ctx, r.log, "save checkpoint", func() error { return r.states.Save(ctx, st) }); err != nil {
+			if err := r.retry(ctx, "save checkpoint", func() error { return r.states.Save(ctx, st) }); err != nil {
 				return err
 			}
 		}
 		faultpoint.Hit(faultpoint.AfterCheckpoint)
 		r.durable.Store(uint64(b.ack))
+		m.uploadSince.Store(0)
 		if len(b.files) > 0 {
 			r.log.Info("uploaded", "files", len(b.files), "rows", rows, "lsn", b.ack, "duration", time.Since(start).Round(time.Millisecond))
 		}
@@ -648,7 +677,7 @@ func putPath(ctx context.Context, store sink.Store, key, path string) error {
 // limit: an S3 outage must delay the pipeline (the walsender is kept alive
 // meanwhile), never lose or skip a batch. A checkpoint that would move
 // backwards is not retried.
-func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+func (r *reader) retry(ctx context.Context, what string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
@@ -659,7 +688,8 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 		}
 		delay := min(200*time.Millisecond<<min(attempt-1, 8), 30*time.Second)
 		delay += time.Duration(rand.Int64N(int64(delay/2) + 1))
-		log.Warn("retrying", "what", what, "attempt", attempt, "in", delay.Round(time.Millisecond), "err", err)
+		r.log.Warn("retrying", "what", what, "attempt", attempt, "in", delay.Round(time.Millisecond), "err", err)
+		r.cfg.Metrics.retries.Inc(what)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():

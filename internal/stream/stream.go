@@ -63,6 +63,8 @@ type Config struct {
 	FlushInterval  time.Duration
 	FlushSize      int64
 	StatusInterval time.Duration
+	// Metrics receives the daemon's metrics and health; nil: not exported.
+	Metrics *Metrics
 	// LeaseTTL is how long the destination's writer lease lasts without
 	// renewal (renewed every third of it).
 	LeaseTTL time.Duration
@@ -106,6 +108,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -198,6 +203,7 @@ func run(ctx, stop context.Context, cfg Config, store sink.Store, states *lsnsto
 				return nil // stopping anyway: what was uploaded is acknowledged at the next start
 			}
 			attempt = 1
+			cfg.Metrics.reconnects.Inc()
 		}
 		delay := backoff(attempt)
 		log.Warn("connection to PostgreSQL lost; reconnecting", "err", err, "in", delay)
@@ -567,6 +573,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	var rows int64
 	for _, r := range results {
 		rows += r.Rows
+		cfg.Metrics.snapshotRows.Add(float64(r.Rows), r.Table)
 	}
 	st.SnapshotDone = true
 	if err := states.Save(ctx, st); err != nil {

@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/metrics"
+)
+
+// Metrics are the daemon's Prometheus series and health state. The zero
+// value is not usable; create one with NewMetrics.
+type Metrics struct {
+	reg           *metrics.Registry
+	changes       metrics.Counter   // table, op
+	bytes         metrics.Counter   // table
+	files         metrics.Counter   // table
+	uploadSeconds metrics.Histogram //
+	retries       metrics.Counter   // what
+	lagBytes      metrics.Gauge
+	lagSeconds    metrics.Gauge
+	ackLSN        metrics.Gauge
+	nulled        metrics.Counter // table, column
+	flattened     metrics.Counter // table, column
+	reconnects    metrics.Counter
+	snapshotRows  metrics.Counter // table
+
+	streaming     atomic.Bool
+	lastReceive   atomic.Int64 // unix nanos
+	uploadSince   atomic.Int64 // unix nanos of the batch being uploaded, 0 when idle
+	lastHeartbeat atomic.Int64 // unix nanos
+	stallAfter    time.Duration
+}
+
+// NewMetrics registers the daemon's series.
+func NewMetrics() *Metrics {
+	r := metrics.NewRegistry()
+	m := &Metrics{
+		reg:           r,
+		changes:       r.Counter("cdc2s3_changes_total", "Rows written to change files, by table and operation.", "table", "op"),
+		bytes:         r.Counter("cdc2s3_change_bytes_total", "Uncompressed value bytes written to change files, by table.", "table"),
+		files:         r.Counter("cdc2s3_files_uploaded_total", "Change files uploaded, by table.", "table"),
+		uploadSeconds: r.Histogram("cdc2s3_upload_seconds", "Time to upload one change file, retries included.", []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
+		retries:       r.Counter("cdc2s3_retries_total", "Retried destination operations, by operation.", "what"),
+		lagBytes:      r.Gauge("cdc2s3_lag_bytes", "WAL bytes between the server's current position and the acknowledged one, at the last heartbeat."),
+		lagSeconds:    r.Gauge("cdc2s3_lag_seconds", "Seconds since the acknowledged position last moved while the server was ahead, at the last heartbeat."),
+		ackLSN:        r.Gauge("cdc2s3_acknowledged_lsn", "The LSN acknowledged to PostgreSQL (every change at or below it is uploaded)."),
+		nulled:        r.Counter("cdc2s3_values_nulled_total", "Values written as NULL because the column's Parquet type cannot hold them, by table and column.", "table", "column"),
+		flattened:     r.Counter("cdc2s3_arrays_flattened_total", "Multi-dimensional array values written flattened, by table and column.", "table", "column"),
+		reconnects:    r.Counter("cdc2s3_reconnects_total", "Reconnections to PostgreSQL after a lost connection."),
+		snapshotRows:  r.Counter("cdc2s3_snapshot_rows_total", "Rows written to LOAD files by the full load, by table.", "table"),
+		stallAfter:    2 * time.Minute,
+	}
+	r.GaugeFunc("cdc2s3_heartbeat_age_seconds", "Seconds since the last heartbeat was written in the source (-1: none yet).", func() float64 {
+		if t := m.lastHeartbeat.Load(); t != 0 {
+			return time.Since(time.Unix(0, t)).Seconds()
+		}
+		return -1
+	})
+	r.GaugeFunc("cdc2s3_streaming", "1 while the daemon streams changes.", func() float64 {
+		if m.streaming.Load() {
+			return 1
+		}
+		return 0
+	})
+	return m
+}
+
+// Handler serves /metrics (Prometheus), /healthz (the process is alive)
+// and /readyz (streaming, and neither the stream nor an upload has been
+// stuck for two minutes), for ECS and load-balancer health checks.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.reg)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if reason := m.notReady(); reason != "" {
+			http.Error(w, reason, http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func (m *Metrics) notReady() string {
+	if !m.streaming.Load() {
+		return "not streaming (starting, full load, reconnecting or stopping)"
+	}
+	if t := m.lastReceive.Load(); t != 0 && time.Since(time.Unix(0, t)) > m.stallAfter {
+		return "nothing received from PostgreSQL for " + time.Since(time.Unix(0, t)).Round(time.Second).String()
+	}
+	if t := m.uploadSince.Load(); t != 0 && time.Since(time.Unix(0, t)) > m.stallAfter {
+		return "an upload has been retrying for " + time.Since(time.Unix(0, t)).Round(time.Second).String()
+	}
+	return ""
+}
