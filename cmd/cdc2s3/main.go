@@ -54,7 +54,7 @@ func run(args []string) int {
 }
 
 func newApp(stop context.Context) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "cdc2s3",
 		Usage:   "stream PostgreSQL into Parquet files on S3: full load plus change data capture",
 		Version: version,
@@ -71,6 +71,15 @@ func newApp(stop context.Context) *cli.App {
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed once, in run
 	}
+	// Every command that takes settings also takes them from --config.
+	for _, cmd := range app.Commands {
+		if len(cmd.Flags) > 0 {
+			cmd.Flags = append(cmd.Flags, configFlag())
+			cmd.Before = applyConfig
+		}
+	}
+	app.Commands = append(app.Commands, configCommand(app.Commands))
+	return app
 }
 
 // newLogger builds the process logger from the global flags.
