@@ -250,6 +250,7 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 	if err := checkServer(ctx, conn); err != nil {
 		return fail(err)
 	}
+	warnIdleSlots(ctx, conn, cfg.Slot, log)
 	if s.repl, err = pgcat.ConnectReplication(ctx, cfg.Source); err != nil {
 		return fail(err)
 	}
@@ -344,6 +345,28 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	}
 	return st, fmt.Errorf("replication slot %q exists but %s has no cdc2s3 state for it: choose another --slot, or drop the slot (SELECT pg_drop_replication_slot('%s')) if nothing else uses it",
 		cfg.Slot, store, cfg.Slot)
+}
+
+// warnIdleSlots warns about other inactive replication slots on the server:
+// each holds WAL from its restart_lsn on until the disk fills (AWS DMS
+// leaves them behind when a task is deleted).
+func warnIdleSlots(ctx context.Context, conn *pgx.Conn, ours string, log *slog.Logger) {
+	rows, err := conn.Query(ctx, `
+		SELECT slot_name, coalesce(database, ''), pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
+		FROM pg_replication_slots
+		WHERE NOT active AND slot_name <> $1 AND restart_lsn IS NOT NULL`, ours)
+	if err != nil {
+		return // only a warning: the checks that matter come next
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, db string
+		var retained int64
+		if rows.Scan(&name, &db, &retained) == nil {
+			log.Warn("an inactive replication slot holds WAL on the server; drop it if nothing uses it",
+				"slot", name, "database", db, "retained_bytes", retained, "fix", fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", name))
+		}
+	}
 }
 
 // checkServer verifies wal_level and the REPLICATION privilege up front,
