@@ -41,7 +41,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		return 1
 	}
-	if pg, err = testenv.StartPostgres(ctx); err != nil {
+	// A small logical_decoding_work_mem makes PostgreSQL stream every
+	// transaction above 64 kB while it runs (protocol version 2), so the
+	// tests exercise the streamed path; TestLocalDestination keeps
+	// protocol version 1 covered.
+	if pg, err = testenv.StartPostgres(ctx, testenv.PostgresOptions{Settings: map[string]string{"logical_decoding_work_mem": "64kB"}}); err != nil {
 		return fail(err)
 	}
 	defer pg.Stop()

@@ -131,6 +131,14 @@ newline \ backslash', '\x5c78', '"\u00e9\ud83d\ude00"')`,
 	// One transaction of 200,000 rows.
 	`INSERT INTO bulk SELECT i, md5(i::text), i / 7.0 FROM generate_series(1000, 200999) i`,
 	`UPDATE bulk SET v = 'seed updated' WHERE id <= 10`,
+	// A large transaction with a rolled-back subtransaction: streamed, the
+	// subtransaction's rows must be dropped at commit.
+	`INSERT INTO bulk SELECT i, 'kept', 1 FROM generate_series(300000, 330000) i;
+	 SAVEPOINT a;
+	 INSERT INTO bulk SELECT i, 'rolled back', 2 FROM generate_series(400000, 430000) i;
+	 UPDATE bulk SET v = 'rolled back too' WHERE id BETWEEN 300000 AND 300010;
+	 ROLLBACK TO SAVEPOINT a;
+	 UPDATE bulk SET v = 'after savepoint' WHERE id BETWEEN 300000 AND 300100`,
 	// A table created after the snapshot is picked up by FOR ALL TABLES.
 	`CREATE TABLE late (id integer PRIMARY KEY, v text); INSERT INTO late VALUES (1, 'late')`,
 	// A transaction touching several tables, then one rolled back.
@@ -170,12 +178,21 @@ func Changes(ctx context.Context, conn *pgx.Conn) error {
 			return err
 		}
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
+	// Rolled back: a small and a large (streamed) transaction.
+	for _, q := range []string{
+		`INSERT INTO parent VALUES (99, 'rolled back')`,
+		`INSERT INTO bulk SELECT i, 'rolled back', 0 FROM generate_series(500000, 560000) i`,
+	} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO parent VALUES (99, 'rolled back')`); err != nil {
-		return err
-	}
-	return tx.Rollback(ctx)
+	return nil
 }

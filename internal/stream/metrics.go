@@ -24,6 +24,7 @@ type Metrics struct {
 	flattened     metrics.Counter // table, column
 	reconnects    metrics.Counter
 	snapshotRows  metrics.Counter // table
+	streamedTxns  metrics.Counter
 
 	streaming     atomic.Bool
 	lastReceive   atomic.Int64 // unix nanos
@@ -49,6 +50,7 @@ func NewMetrics() *Metrics {
 		flattened:     r.Counter("cdc2s3_arrays_flattened_total", "Multi-dimensional array values written flattened, by table and column.", "table", "column"),
 		reconnects:    r.Counter("cdc2s3_reconnects_total", "Reconnections to PostgreSQL after a lost connection."),
 		snapshotRows:  r.Counter("cdc2s3_snapshot_rows_total", "Rows written to LOAD files by the full load, by table.", "table"),
+		streamedTxns:  r.Counter("cdc2s3_streamed_transactions_total", "Large transactions received while they ran (protocol version 2) and written at commit."),
 		stallAfter:    2 * time.Minute,
 	}
 	r.GaugeFunc("cdc2s3_heartbeat_age_seconds", "Seconds since the last heartbeat was written in the source (-1: none yet).", func() float64 {

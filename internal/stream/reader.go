@@ -2,12 +2,14 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,12 +40,17 @@ type reader struct {
 	dec      *decoder.Decoder
 	resolver *pgcat.Resolver
 	ctx      context.Context // for catalog look-ups made from the decoder's KeyFunc
-	keyErr   error
+	// serverVersion is PostgreSQL's version number (150004 for 15.4).
+	serverVersion int
+	keyErr        error
 
-	tables map[string]*table
-	spool  *spool
-	rows   []decoder.Row
-	inTxn  bool
+	tables    map[string]*table
+	spool     *spool
+	rows      []decoder.Row
+	inTxn     bool
+	inStream  bool                 // between Stream Start and Stream Stop
+	streamXid uint32               // the transaction being streamed
+	streams   map[uint32]*streamed // large transactions streamed, not yet committed
 
 	sealed        []sealedFile
 	pendingBytes  int64
@@ -102,10 +109,18 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 	r := &reader{
 		cfg: cfg, conn: conn, repl: repl, store: store, states: states, state: st, log: log,
 		tables:  map[string]*table{},
+		streams: map[uint32]*streamed{},
 		spool:   newSpool(cfg.TempDir, spoolMemory),
 		uploads: make(chan *batch, 1),
 	}
 	r.resolver = pgcat.NewResolver(conn)
+	if v, err := strconv.Atoi(conn.PgConn().ParameterStatus("server_version_num")); err == nil {
+		r.serverVersion = v
+	} else if parts := strings.SplitN(conn.PgConn().ParameterStatus("server_version"), ".", 2); len(parts) > 0 {
+		if major, err := strconv.Atoi(parts[0]); err == nil {
+			r.serverVersion = major * 10000
+		}
+	}
 	r.resolver.ArraysAsText = cfg.ArraysAsText
 	r.dec = decoder.New(r.primaryKey)
 	r.durable.Store(uint64(st.Checkpoint))
@@ -131,13 +146,17 @@ func (r *reader) primaryKey(rel *decoder.Relation) []int {
 
 func (r *reader) run(ctx, stop context.Context) error {
 	pubs := "'" + strings.ReplaceAll(pgx.Identifier{r.cfg.Publication}.Sanitize(), "'", "''") + "'"
-	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names " + pubs, "messages 'true'"},
-	})
+	args := []string{"proto_version '1'", "publication_names " + pubs, "messages 'true'"}
+	if r.cfg.StreamLarge && r.serverVersion >= 140000 {
+		// Large transactions arrive as they happen, staged on our disk, not
+		// the server's, and are written at commit.
+		args = []string{"proto_version '2'", "publication_names " + pubs, "messages 'true'", "streaming 'on'"}
+	}
+	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args})
 	if err != nil {
 		return pgcat.Explain(fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err), nil)
 	}
-	r.log.Info("streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", r.state.Checkpoint)
+	r.log.Info("streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", r.state.Checkpoint, "protocol", args[0])
 	m := r.cfg.Metrics
 	m.streaming.Store(true)
 	defer m.streaming.Store(false)
@@ -257,7 +276,7 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 			// With nothing pending, every change up to the server's WAL end
 			// is in the destination: acknowledge it, so an idle publication
 			// does not hold WAL back.
-			if !r.inTxn && !r.hasPending() && pglogrepl.LSN(r.durable.Load()) >= r.handed && ka.ServerWALEnd > r.idleAck {
+			if !r.inTxn && len(r.streams) == 0 && !r.hasPending() && pglogrepl.LSN(r.durable.Load()) >= r.handed && ka.ServerWALEnd > r.idleAck {
 				r.idleAck = ka.ServerWALEnd
 			}
 			if ka.ReplyRequested {
@@ -291,10 +310,15 @@ func (r *reader) wal(ctx context.Context, data []byte) error {
 		if err := c.Decode(data[1:]); err != nil {
 			return fmt.Errorf("decode commit: %w", err)
 		}
-		err := r.commit(ctx, c.TransactionEndLSN, c.CommitTime)
+		err := r.commit(ctx, r.spool.each, c.TransactionEndLSN, c.CommitTime)
 		r.spool.reset()
 		r.inTxn = false
 		return err
+	case 'S', 'E', 'c', 'A':
+		return r.streamControl(ctx, data)
+	}
+	if r.inStream {
+		return r.streamAdd(data)
 	}
 	if !r.inTxn {
 		// Only non-transactional logical messages arrive outside a
@@ -304,12 +328,90 @@ func (r *reader) wal(ctx context.Context, data []byte) error {
 	return r.spool.add(data)
 }
 
+// streamed is a large transaction that PostgreSQL streams before it
+// commits (protocol version 2, streaming = on): its changes are staged on
+// disk by transaction, each tagged with the (sub)transaction that made it,
+// and written at its commit like any other transaction.
+type streamed struct {
+	spool   *spool
+	aborted map[uint32]bool // rolled-back subtransactions
+}
+
+// streamControl handles Stream Start, Stop, Commit and Abort.
+func (r *reader) streamControl(ctx context.Context, data []byte) error {
+	msg, err := pglogrepl.ParseV2(data, false)
+	if err != nil {
+		return fmt.Errorf("decode stream message %q: %w", data[0], err)
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.StreamStartMessageV2:
+		r.inStream, r.streamXid = true, m.Xid
+		if r.streams[m.Xid] == nil {
+			r.streams[m.Xid] = &streamed{spool: newSpool(r.cfg.TempDir, spoolMemory), aborted: map[uint32]bool{}}
+		}
+	case *pglogrepl.StreamStopMessageV2:
+		r.inStream = false
+	case *pglogrepl.StreamAbortMessageV2:
+		st := r.streams[m.Xid]
+		if st == nil {
+			return nil
+		}
+		if m.SubXid == m.Xid {
+			st.spool.reset()
+			delete(r.streams, m.Xid)
+		} else {
+			st.aborted[m.SubXid] = true
+		}
+	case *pglogrepl.StreamCommitMessageV2:
+		st := r.streams[m.Xid]
+		if st == nil {
+			return fmt.Errorf("stream commit of transaction %d that was never streamed", m.Xid)
+		}
+		delete(r.streams, m.Xid)
+		defer st.spool.reset()
+		r.log.Info("streamed transaction committed", "xid", m.Xid, "messages", st.spool.count, "bytes", st.spool.size,
+			"aborted_subtransactions", len(st.aborted), "lsn", m.TransactionEndLSN)
+		r.cfg.Metrics.streamedTxns.Inc()
+		each := func(fn func([]byte) error) error {
+			return st.spool.each(func(rec []byte) error {
+				if st.aborted[binary.BigEndian.Uint32(rec)] {
+					return nil
+				}
+				return fn(rec[4:])
+			})
+		}
+		return r.commit(ctx, each, m.TransactionEndLSN, m.CommitTime)
+	}
+	return nil
+}
+
+// streamAdd stages one message of a streamed transaction. Inside a stream
+// block a message carries the (sub)transaction id after its type byte;
+// without it, it is a protocol version 1 message, which is what the
+// decoder reads. The record is that id followed by the version 1 message.
+func (r *reader) streamAdd(data []byte) error {
+	st := r.streams[r.streamXid]
+	if st == nil || len(data) < 5 {
+		return fmt.Errorf("streamed message %q outside a stream", data[0])
+	}
+	switch data[0] {
+	case 'R', 'Y', 'I', 'U', 'D', 'T', 'M':
+	default:
+		return nil // origin and the like carry no rows
+	}
+	rec := make([]byte, 0, len(data))
+	rec = append(rec, data[1:5]...)
+	rec = append(rec, data[0])
+	rec = append(rec, data[5:]...)
+	return st.spool.add(rec)
+}
+
 // commit decodes the spooled transaction and appends its rows to the open
 // files, now that its end LSN is known.
-func (r *reader) commit(ctx context.Context, end pglogrepl.LSN, at time.Time) error {
+func (r *reader) commit(ctx context.Context, each func(func([]byte) error) error, end pglogrepl.LSN, at time.Time) error {
 	var seq uint64
 	ts := at.UnixMicro()
-	err := r.spool.each(func(msg []byte) error {
+	err := each(func(msg []byte) error {
 		rows, err := r.dec.Decode(msg, r.rows[:0])
 		r.rows = rows[:0]
 		if err != nil {
@@ -587,6 +689,10 @@ func (r *reader) shutdown(ctx context.Context) error {
 	r.log.Info("stopping: flushing open files")
 	r.spool.reset()
 	r.inTxn = false
+	for xid, st := range r.streams {
+		st.spool.reset()
+		delete(r.streams, xid)
+	}
 	return r.flush(ctx)
 }
 

@@ -63,6 +63,10 @@ type Config struct {
 	FlushInterval  time.Duration
 	FlushSize      int64
 	StatusInterval time.Duration
+	// StreamLarge asks PostgreSQL 14+ to stream large transactions as they
+	// happen (pgoutput protocol version 2, streaming = on) instead of
+	// decoding them to its own disk and sending them at commit.
+	StreamLarge bool
 	// Metrics receives the daemon's metrics and health; nil: not exported.
 	Metrics *Metrics
 	// LeaseTTL is how long the destination's writer lease lasts without
