@@ -2,6 +2,7 @@ package stream
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -68,12 +69,17 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Handler serves /metrics (Prometheus), /healthz (the process is alive)
+// Handler serves /metrics (Prometheus), /debug/pprof/, /healthz (the process is alive)
 // and /readyz (streaming, and neither the stream nor an upload has been
 // stuck for two minutes), for ECS and load-balancer health checks.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.reg)
+	// Profiles on demand (go tool pprof http://host:port/debug/pprof/profile).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
