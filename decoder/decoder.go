@@ -135,6 +135,16 @@ func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
 	if len(data) == 0 {
 		return rows, errors.New("empty pgoutput message")
 	}
+	switch data[0] {
+	case 'I', 'U', 'D':
+		// The hot path: row messages are read in place, without copying
+		// values (pglogrepl allocates a struct per column and copies every
+		// value byte by byte).
+		if err := checkLayout(data); err != nil {
+			return rows, fmt.Errorf("parse pgoutput %q message: %w", data[0], err)
+		}
+		return d.row(data, rows)
+	}
 	msg, err := parse(data)
 	if err != nil {
 		return rows, fmt.Errorf("parse pgoutput %q message: %w", data[0], err)
@@ -143,26 +153,6 @@ func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
 	case *pglogrepl.RelationMessage:
 		d.relation(m)
 		return rows, nil
-	case *pglogrepl.InsertMessage:
-		rel, err := d.rel(m.RelationID)
-		if err != nil {
-			return rows, err
-		}
-		vals, unchanged := values(rel, m.Tuple, nil)
-		return append(rows, Row{Op: OpInsert, Rel: rel, Values: vals, Unchanged: unchanged}), nil
-	case *pglogrepl.UpdateMessage:
-		rel, err := d.rel(m.RelationID)
-		if err != nil {
-			return rows, err
-		}
-		return update(rows, rel, m), nil
-	case *pglogrepl.DeleteMessage:
-		rel, err := d.rel(m.RelationID)
-		if err != nil {
-			return rows, err
-		}
-		vals, _ := values(rel, m.OldTuple, nil)
-		return append(rows, Row{Op: OpDelete, Rel: rel, Values: vals}), nil
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			rel, err := d.rel(id)
@@ -345,24 +335,71 @@ func (d *Decoder) relation(m *pglogrepl.RelationMessage) {
 	d.rels[m.RelationID] = rel
 }
 
-// values converts a tuple to per-column text. Unchanged TOASTed values are
-// taken from before when it holds them, else listed as unchanged.
-func values(rel *Relation, t *pglogrepl.TupleData, before [][]byte) ([][]byte, []string) {
-	vals := make([][]byte, len(rel.Columns))
-	if t == nil {
-		return vals, nil
+// row decodes an Insert, Update or Delete message whose layout
+// checkLayout has verified.
+func (d *Decoder) row(data []byte, rows []Row) ([]Row, error) {
+	rel, err := d.rel(binary.BigEndian.Uint32(data[1:5]))
+	if err != nil {
+		return rows, err
 	}
-	var unchanged []string
-	for i, c := range t.Columns {
-		if i >= len(vals) {
-			break
-		}
-		switch c.DataType {
+	b := data[5:]
+	switch data[0] {
+	case 'I':
+		vals, unchanged, _ := values(rel, b[1:], nil) // after 'N'
+		return append(rows, Row{Op: OpInsert, Rel: rel, Values: vals, Unchanged: unchanged}), nil
+	case 'D':
+		vals, _, _ := values(rel, b[1:], nil) // after 'K' or 'O'
+		return append(rows, Row{Op: OpDelete, Rel: rel, Values: vals}), nil
+	}
+	// Update: an optional old tuple ('K' key or 'O' full before image),
+	// then 'N' and the new tuple.
+	kind := b[0]
+	var old [][]byte
+	if kind == 'K' || kind == 'O' {
+		old, _, b = values(rel, b[1:], nil)
+	}
+	var before [][]byte
+	if kind == 'O' {
+		before = old
+	}
+	after, unchanged, _ := values(rel, b[1:], before)
+	switch {
+	case kind == 'K':
+		// pgoutput sends the old key only when a key column changed.
+		return append(rows,
+			Row{Op: OpDelete, Rel: rel, Values: old},
+			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged}), nil
+	case before != nil && (rel.Key == nil || keyChanged(rel.Key, before, after)):
+		return append(rows,
+			Row{Op: OpDelete, Rel: rel, Values: before},
+			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged}), nil
+	}
+	return append(rows, Row{Op: OpUpdate, Rel: rel, Values: after, Unchanged: unchanged}), nil
+}
+
+// values reads one tuple (as checkLayout verified it) into per-column text
+// that aliases b, and returns the bytes after it. Unchanged TOASTed values
+// are taken from before when it holds them, else listed as unchanged.
+// Columns beyond the relation's are ignored; missing ones are NULL.
+func values(rel *Relation, b []byte, before [][]byte) (vals [][]byte, unchanged []string, rest []byte) {
+	vals = make([][]byte, len(rel.Columns))
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	for i := 0; i < n; i++ {
+		kind := b[0]
+		b = b[1:]
+		var v []byte
+		switch kind {
 		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
-			vals[i] = c.Data
-			if vals[i] == nil {
-				vals[i] = []byte{}
-			}
+			l := int(binary.BigEndian.Uint32(b))
+			v, b = b[4:4+l:4+l], b[4+l:]
+		}
+		if i >= len(vals) {
+			continue
+		}
+		switch kind {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			vals[i] = v // never nil: an empty value is not NULL
 		case pglogrepl.TupleDataTypeToast:
 			if before != nil && before[i] != nil {
 				vals[i] = before[i]
@@ -371,31 +408,7 @@ func values(rel *Relation, t *pglogrepl.TupleData, before [][]byte) ([][]byte, [
 			}
 		}
 	}
-	return vals, unchanged
-}
-
-// update shapes an update. With a before image (REPLICA IDENTITY FULL) the
-// unchanged values are filled from it. The row is written as D+I when the
-// table has no primary key or the key changed, else as one U row.
-func update(rows []Row, rel *Relation, m *pglogrepl.UpdateMessage) []Row {
-	var before [][]byte
-	if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
-		before, _ = values(rel, m.OldTuple, nil)
-	}
-	after, unchanged := values(rel, m.NewTuple, before)
-	switch {
-	case m.OldTupleType == pglogrepl.UpdateMessageTupleTypeKey:
-		// pgoutput sends the old key only when a key column changed.
-		old, _ := values(rel, m.OldTuple, nil)
-		return append(rows,
-			Row{Op: OpDelete, Rel: rel, Values: old},
-			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged})
-	case before != nil && (rel.Key == nil || keyChanged(rel.Key, before, after)):
-		return append(rows,
-			Row{Op: OpDelete, Rel: rel, Values: before},
-			Row{Op: OpInsert, Rel: rel, Values: after, Unchanged: unchanged})
-	}
-	return append(rows, Row{Op: OpUpdate, Rel: rel, Values: after, Unchanged: unchanged})
+	return vals, unchanged, b
 }
 
 func keyChanged(key []int, before, after [][]byte) bool {
