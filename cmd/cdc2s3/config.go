@@ -56,11 +56,23 @@ func applyConfig(c *cli.Context) error {
 	if err := dec.Decode(&settings); err != nil && !errors.Is(err, io.EOF) {
 		return cli.Exit(fmt.Sprintf("%s: not valid YAML: %v", path, err), 2)
 	}
-	known := map[string]bool{}
+	// One file serves every command: a key of another command (say
+	// flush-interval for check) is skipped; a key of none is a typo.
+	mine, known := map[string]bool{}, map[string]bool{}
 	for _, f := range c.Command.Flags {
 		for _, n := range f.Names() {
-			known[n] = true
+			mine[n] = true
 		}
+	}
+	for _, cmd := range c.App.Commands {
+		for _, f := range cmd.Flags {
+			for _, n := range f.Names() {
+				known[n] = true
+			}
+		}
+	}
+	for n := range mine {
+		known[n] = true
 	}
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
@@ -76,10 +88,10 @@ func applyConfig(c *cli.Context) error {
 				}
 			}
 			sort.Strings(names)
-			return cli.Exit(fmt.Sprintf("%s: unknown key %q for %s (known: %s)", path, k, c.Command.Name, strings.Join(names, ", ")), 2)
+			return cli.Exit(fmt.Sprintf("%s: unknown key %q (known: %s)", path, k, strings.Join(names, ", ")), 2)
 		}
-		if c.IsSet(k) {
-			continue // the command line or the environment wins
+		if !mine[k] || c.IsSet(k) {
+			continue // another command's setting, or set by flag or environment
 		}
 		v, err := scalar(settings[k])
 		if err != nil {

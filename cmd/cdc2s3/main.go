@@ -67,6 +67,9 @@ func newApp(stop context.Context) *cli.App {
 			snapshotCommand(),
 			generateCommand(stop),
 			inspectCommand(),
+			checkCommand(),
+			statusCommand(),
+			dropCommand(),
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed once, in run

@@ -88,7 +88,16 @@ func newDatabase(t *testing.T) (string, *pgx.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Drop the test's slots (the daemons are gone by now: cleanups run
+		// last-in first-out), so they do not hold WAL for the tests after.
+		ctx := context.Background()
+		if c, err := pg.Connect(ctx, name); err == nil {
+			c.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active", name)
+			c.Close(ctx)
+		}
+		conn.Close(ctx)
+	})
 	return pg.DSN(name), conn
 }
 

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/urfave/cli/v2"
+
+	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/internal/preflight"
+	"github.com/cdc2s3/cdc2s3/internal/stream"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink/dest"
+)
+
+// dropCommand returns the "drop" subcommand: it removes cdc2s3's
+// replication slot and, when cdc2s3 is known to use it, its publication,
+// after a confirmation. It never touches the destination's files.
+func dropCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "drop",
+		Usage: "retire cdc2s3 on a source: drop its replication slot (and its publication); the destination's files stay",
+		Flags: []cli.Flag{
+			sourceFlag(),
+			&cli.StringFlag{Name: "dest", Usage: "the destination the slot streams to: its state tells whether cdc2s3 uses the publication (read only)", EnvVars: env("DEST")},
+			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
+			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "replication slot to drop", EnvVars: env("SLOT")},
+			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication to drop when the destination's state names it, or when given explicitly with --yes", EnvVars: env("PUBLICATION")},
+			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.String("source") == "" {
+				return cli.Exit("no source: set --source or CDC2S3_SOURCE to a PostgreSQL connection string", 2)
+			}
+			var st lsnstore.State
+			haveState := false
+			if raw := c.String("dest"); raw != "" {
+				var err error
+				if st, haveState, err = readStateOnly(c.Context, raw, c.Bool("s3-path-style")); err != nil {
+					return err
+				}
+			}
+			// Unless named, the slot and publication are the destination's.
+			slot, pub := c.String("slot"), c.String("publication")
+			if haveState && !c.IsSet("slot") && st.Slot != "" {
+				slot = st.Slot
+			}
+			if haveState && !c.IsSet("publication") && st.Publication != "" {
+				pub = st.Publication
+			}
+			return runDrop(c, slot, pub, st, haveState)
+		},
+	}
+}
+
+// runDrop decides what to drop, asks, drops and says what it removed.
+func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState bool) error {
+	ctx := c.Context
+	out := c.App.Writer
+	conn, err := pgcat.Connect(ctx, c.String("source"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	slot, err := preflight.LookupSlot(ctx, conn, slotName)
+	if err != nil {
+		return pgcat.Explain(err, nil)
+	}
+	if slot != nil {
+		if !slot.Here && slot.Database != "" {
+			return cli.Exit(fmt.Sprintf("replication slot %s belongs to database %s: point --source at that database to drop it", slotName, slot.Database), 1)
+		}
+		if slot.Active {
+			return cli.Exit(fmt.Sprintf("replication slot %s is active (PID %d): stop the cdc2s3 daemon that uses it first, then run drop again", slotName, slot.PID), 1)
+		}
+	}
+
+	var pubExists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", pub).Scan(&pubExists); err != nil {
+		return pgcat.Explain(fmt.Errorf("look up publication %q: %w", pub, err), nil)
+	}
+	// cdc2s3 records the publication it streams in the destination's
+	// state; without that record only an explicit request drops one: on
+	// the command line, not from the environment or a config file that run
+	// shares, and with --yes.
+	recorded := haveState && st.Slot == slotName && st.Publication == pub
+	explicit := onCommandLine(os.Args, "publication") && c.Bool("yes")
+	dropPub := pubExists && (recorded || explicit)
+	keepNote := ""
+	if pubExists && !dropPub {
+		keepNote = fmt.Sprintf("publication %s kept: no destination state says cdc2s3 uses it; to drop it too, pass --dest of the destination, or --publication %s --yes", pub, pub)
+	}
+
+	if slot == nil && !dropPub {
+		msg := fmt.Sprintf("nothing dropped: no replication slot %s", slotName)
+		if names, err := logicalSlots(ctx, conn); err == nil && len(names) > 0 {
+			msg += " (slots of this server: " + strings.Join(names, ", ") + ")"
+		}
+		if keepNote != "" {
+			msg += "; " + keepNote
+		}
+		return cli.Exit(msg, 1)
+	}
+
+	var plan []string
+	if slot != nil {
+		plan = append(plan, fmt.Sprintf("replication slot %s (confirmed_flush_lsn %s, retains %s of WAL)", slotName, slot.ConfirmedFlushLSN, preflight.FormatBytes(slot.RetainedBytes)))
+	}
+	if dropPub {
+		plan = append(plan, "publication "+pub)
+	}
+	if !c.Bool("yes") {
+		ok, err := confirm(c.App.Reader, out, fmt.Sprintf("Drop %s? [y/N] ", strings.Join(plan, " and ")))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return cli.Exit("not confirmed: nothing dropped (answer y on a terminal, or pass --yes)", 1)
+		}
+	}
+
+	if slot != nil {
+		if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slotName); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "55006" {
+				return cli.Exit(fmt.Sprintf("replication slot %s became active: stop the cdc2s3 daemon that uses it first, then run drop again", slotName), 1)
+			}
+			return pgcat.Explain(fmt.Errorf("drop replication slot %q: %w", slotName, err), nil)
+		}
+		fmt.Fprintf(out, "dropped replication slot %s\n", slotName)
+	} else {
+		fmt.Fprintf(out, "no replication slot %s\n", slotName)
+	}
+	if dropPub {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
+			return pgcat.Explain(fmt.Errorf("drop publication %q: %w", pub, err), nil)
+		}
+		fmt.Fprintf(out, "dropped publication %s\n", pub)
+	} else if keepNote != "" {
+		fmt.Fprintln(out, keepNote)
+	}
+	if haveState && st.Slot == slotName && slot != nil {
+		fmt.Fprintf(out, "the destination's files were not touched; its state still names slot %s, so a run on it reports the slot as lost: start a new full load in a new --dest\n", slotName)
+	}
+	return nil
+}
+
+// onCommandLine reports whether args, up to a "--", give flag name
+// (--name, -name, --name=value or -name=value).
+func onCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// logicalSlots lists the server's replication slots, for a message.
+func logicalSlots(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT slot_name::text FROM pg_replication_slots ORDER BY 1")
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// confirm asks question on out and reads the answer from in when in is a
+// terminal; anything but y or yes, and no terminal, means no.
+func confirm(in io.Reader, out io.Writer, question string) (bool, error) {
+	f, ok := in.(*os.File)
+	if !ok {
+		return false, nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false, nil
+	}
+	fmt.Fprint(out, question)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// readStateOnly reads the destination's state without writing anything:
+// a local directory's state file directly (opening the store would create
+// directories), S3 through the store.
+func readStateOnly(ctx context.Context, raw string, pathStyle bool) (lsnstore.State, bool, error) {
+	var st lsnstore.State
+	loc, err := dest.Parse(raw)
+	if err != nil {
+		return st, false, cli.Exit(err, 2)
+	}
+	if loc.Path != "" {
+		b, err := os.ReadFile(filepath.Join(loc.Path, filepath.FromSlash(lsnstore.StateKey)))
+		if errors.Is(err, os.ErrNotExist) {
+			return st, false, nil
+		}
+		if err != nil {
+			return st, false, fmt.Errorf("read the destination's state: %w", err)
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, false, fmt.Errorf("decode %s: %w", lsnstore.StateKey, err)
+		}
+		return st, true, nil
+	}
+	store, err := dest.Open(ctx, raw, dest.Options{PathStyle: pathStyle})
+	if err != nil {
+		return st, false, err
+	}
+	return lsnstore.New(store).Load(ctx)
+}
