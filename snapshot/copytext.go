@@ -1,86 +1,131 @@
 package snapshot
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 )
 
-// copyReader splits the output of COPY ... TO STDOUT (text format) into
-// rows of fields, nil for \N. The text COPY prints is the type output
-// functions' text, the same text pgoutput sends, so LOAD and CDC rows go
-// through the same conversion.
-type copyReader struct {
-	br     *bufio.Reader
-	line   []byte
-	fields [][]byte
-	buf    []byte
+// copyRows receives the output of COPY ... TO STDOUT (text format) as
+// pgconn hands it over, one CopyData message per Write, splits it into rows
+// of fields (nil for \N) and calls row with each. The text COPY prints is
+// the type output functions' text, the same text pgoutput sends, so LOAD and
+// CDC rows go through the same conversion.
+//
+// PostgreSQL sends one row per CopyData message, so a row is parsed where it
+// lies, without a copy: a field without escapes is handed on as it is, the
+// others are unescaped into a scratch buffer. A message that does not end a
+// row (the protocol allows it) is buffered until its row is complete.
+// Memory is bounded by the largest row, not the table, and a buffer grown
+// by an unusually large row is dropped once that row has been used.
+type copyRows struct {
+	row     func(fields [][]byte, size int) error
+	pending []byte // a row split across messages, until its end of line
+	scratch []byte // unescaped fields of the current row
+	fields  [][]byte
+	spans   []span
 }
 
-func newCopyReader(r io.Reader) *copyReader {
-	return &copyReader{br: bufio.NewReaderSize(r, 1<<20)}
+// span locates a field: in the row's text, in scratch, or NULL.
+type span struct {
+	src        int8 // spanNull, spanLine or spanScratch
+	start, end int
 }
 
-// next returns the next row, or io.EOF. The returned slices are valid until
-// the next call.
-func (c *copyReader) next() ([][]byte, error) {
-	c.line = c.line[:0]
-	for {
-		part, err := c.br.ReadSlice('\n')
-		c.line = append(c.line, part...)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err == io.EOF && len(c.line) == 0 {
-			return nil, io.EOF
-		}
-		if err == io.EOF {
-			return nil, fmt.Errorf("copy: row without end of line")
-		}
-		return nil, err
-	}
-	line := c.line[:len(c.line)-1]
-	c.fields = c.fields[:0]
-	c.buf = c.buf[:0]
-	// Unescape into one buffer, then slice it: fields reference c.buf.
-	type span struct{ start, end int }
-	var spans [64]span
-	sp := spans[:0]
-	for {
-		i := bytes.IndexByte(line, '\t')
-		field := line
-		if i >= 0 {
-			field = line[:i]
-		}
-		if len(field) == 2 && field[0] == '\\' && field[1] == 'N' {
-			sp = append(sp, span{-1, -1})
-		} else {
-			start := len(c.buf)
-			var err error
-			c.buf, err = unescape(c.buf, field)
-			if err != nil {
-				return nil, err
-			}
-			sp = append(sp, span{start, len(c.buf)})
-		}
+const (
+	spanNull int8 = iota
+	spanLine
+	spanScratch
+)
+
+// maxKeptBuffer is the largest buffer kept from one row to the next.
+const maxKeptBuffer = 8 << 20
+
+func newCopyRows(row func(fields [][]byte, size int) error) *copyRows {
+	return &copyRows{row: row}
+}
+
+// Write parses the rows in p. It does not modify p or keep it.
+func (c *copyRows) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
+			c.pending = append(c.pending, p...)
 			break
 		}
-		line = line[i+1:]
+		line := p[:i+1]
+		if len(c.pending) > 0 {
+			c.pending = append(c.pending, line...)
+			line = c.pending
+		}
+		if err := c.parse(line); err != nil {
+			return 0, err
+		}
+		c.pending = c.pending[:0]
+		if cap(c.pending) > maxKeptBuffer {
+			c.pending = nil
+		}
+		p = p[i+1:]
 	}
-	for _, s := range sp {
-		if s.start < 0 {
+	return n, nil
+}
+
+// Close reports a row left without its end of line.
+func (c *copyRows) Close() error {
+	if len(c.pending) > 0 {
+		return fmt.Errorf("copy: row without end of line")
+	}
+	return nil
+}
+
+// parse splits one row, ending with its end of line, and hands it on.
+func (c *copyRows) parse(line []byte) error {
+	size := len(line)
+	text := line[:len(line)-1]
+	c.scratch = c.scratch[:0]
+	c.spans = c.spans[:0]
+	for r := 0; ; {
+		end := len(text)
+		if i := bytes.IndexByte(text[r:], '\t'); i >= 0 {
+			end = r + i
+		}
+		field := text[r:end]
+		switch {
+		case len(field) == 2 && field[0] == '\\' && field[1] == 'N':
+			c.spans = append(c.spans, span{spanNull, 0, 0})
+		case bytes.IndexByte(field, '\\') < 0:
+			c.spans = append(c.spans, span{spanLine, r, end})
+		default:
+			start := len(c.scratch)
+			var err error
+			if c.scratch, err = unescape(c.scratch, field); err != nil {
+				return err
+			}
+			c.spans = append(c.spans, span{spanScratch, start, len(c.scratch)})
+		}
+		if end == len(text) {
+			break
+		}
+		r = end + 1
+	}
+	// Slices are made once scratch no longer moves; their capacity ends
+	// with them, so a reader that appends to one cannot touch the next.
+	c.fields = c.fields[:0]
+	for _, s := range c.spans {
+		switch s.src {
+		case spanNull:
 			c.fields = append(c.fields, nil)
-		} else {
-			c.fields = append(c.fields, c.buf[s.start:s.end:s.end])
+		case spanLine:
+			c.fields = append(c.fields, text[s.start:s.end:s.end])
+		default:
+			c.fields = append(c.fields, c.scratch[s.start:s.end:s.end])
 		}
 	}
-	return c.fields, nil
+	err := c.row(c.fields, size)
+	if cap(c.scratch) > maxKeptBuffer {
+		c.scratch = nil
+	}
+	return err
 }
 
 // unescape appends the COPY text field f to dst with its backslash escapes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -32,7 +33,8 @@ func destFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
 		&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("COMPRESSION")},
 		&cli.StringFlag{Name: "max-file-size", Value: "256MB", Usage: "split LOAD files at this many uncompressed bytes", EnvVars: env("MAX_FILE_SIZE")},
-		&cli.IntFlag{Name: "snapshot-workers", Value: snapshot.DefaultWorkers, Usage: "tables copied at once during the full load", EnvVars: env("SNAPSHOT_WORKERS")},
+		&cli.IntFlag{Name: "snapshot-workers", Value: snapshot.DefaultWorkers, Usage: "chunks copied at once during the full load, each on its own connection", EnvVars: env("SNAPSHOT_WORKERS")},
+		&cli.StringFlag{Name: "snapshot-chunk-size", Value: "64MB", Usage: "split tables into chunks of about this much heap and TOAST on disk, copied in parallel and retried one by one", EnvVars: env("SNAPSHOT_CHUNK_SIZE")},
 		&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: all tables)", EnvVars: env("TABLES")},
 		&cli.BoolFlag{Name: "arrays-as-text", Usage: "write array columns as PostgreSQL's array text instead of LIST", EnvVars: env("ARRAYS_AS_TEXT")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
@@ -122,6 +124,10 @@ func streamConfig(c *cli.Context) (stream.Config, error) {
 	if err != nil {
 		return stream.Config{}, fmt.Errorf("invalid --max-file-size: %w", err)
 	}
+	chunkSize, err := parseSize(c.String("snapshot-chunk-size"))
+	if err != nil {
+		return stream.Config{}, fmt.Errorf("invalid --snapshot-chunk-size: %w", err)
+	}
 	return stream.Config{
 		Source:            c.String("source"),
 		Slot:              c.String("slot"),
@@ -135,6 +141,7 @@ func streamConfig(c *cli.Context) (stream.Config, error) {
 		StreamLarge:       c.Bool("stream-large-transactions"),
 		Compression:       c.String("compression"),
 		SnapshotWorkers:   c.Int("snapshot-workers"),
+		SnapshotChunkSize: chunkSize,
 		MaxFileSize:       maxFile,
 		TempDir:           c.String("temp-dir"),
 		ArraysAsText:      c.Bool("arrays-as-text"),
@@ -158,6 +165,10 @@ func snapshotCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(fmt.Errorf("invalid --max-file-size: %w", err), 2)
 			}
+			chunkSize, err := parseSize(c.String("snapshot-chunk-size"))
+			if err != nil {
+				return cli.Exit(fmt.Errorf("invalid --snapshot-chunk-size: %w", err), 2)
+			}
 			if err := pqfile.ValidCompression(c.String("compression")); err != nil {
 				return cli.Exit(fmt.Errorf("invalid --compression: %w", err), 2)
 			}
@@ -165,12 +176,22 @@ func snapshotCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runSnapshot(c.Context, c, store, maxFile, log)
+			o := snapshot.Options{MaxFileSize: maxFile, ChunkSize: chunkSize}
+			if isTerminal(os.Stderr) {
+				// A redrawn display instead of progress log lines; other
+				// log lines print above it.
+				o.Progress, o.ProgressInterval = &snapshot.Progress{}, -1
+				display := startProgress(os.Stderr, o.Progress)
+				defer display.Stop()
+				log = slog.New(display.handler(log.Handler()))
+				c.App.Writer = display.writer(c.App.Writer)
+			}
+			return runSnapshot(c.Context, c, store, o, log)
 		},
 	}
 }
 
-func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile int64, log *slog.Logger) error {
+func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapshot.Options, log *slog.Logger) error {
 	conn, err := pgcat.Connect(ctx, c.String("source"))
 	if err != nil {
 		return err
@@ -203,10 +224,9 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, maxFile 
 	}
 	start := time.Now()
 	log.Info("full load starting", "tables", len(jobs), "lsn", exp.LSN, "dest", store.String())
-	results, err := snapshot.Copy(ctx, c.String("source"), store, jobs, snapshot.Options{
-		Snapshot: exp.Name, LSN: exp.LSN, Time: exp.Time, Workers: c.Int("snapshot-workers"),
-		MaxFileSize: maxFile, Compression: c.String("compression"), TempDir: c.String("temp-dir"), Log: log,
-	})
+	o.Snapshot, o.LSN, o.Time, o.Workers = exp.Name, exp.LSN, exp.Time, c.Int("snapshot-workers")
+	o.Compression, o.TempDir, o.Log = c.String("compression"), c.String("temp-dir"), log
+	results, err := snapshot.Copy(ctx, c.String("source"), store, jobs, o)
 	if err != nil {
 		return err
 	}

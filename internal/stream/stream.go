@@ -77,6 +77,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	Compression       string
 	SnapshotWorkers   int
+	// SnapshotChunkSize splits large tables into chunks of about this many
+	// bytes on disk for the full load (0: the snapshot package's default).
+	SnapshotChunkSize int64
 	MaxFileSize       int64
 	TempDir           string
 	ArraysAsText      bool
@@ -591,7 +594,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	}
 	start := time.Now()
 	results, err := snapshot.Copy(ctx, cfg.Source, store, jobs, snapshot.Options{
-		Snapshot: res.SnapshotName, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers,
+		Snapshot: res.SnapshotName, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers, ChunkSize: cfg.SnapshotChunkSize,
 		MaxFileSize: cfg.MaxFileSize, Compression: cfg.Compression, TempDir: cfg.TempDir, Log: log,
 	})
 	if err != nil {
