@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdc2s3/cdc2s3/internal/metrics"
+	"github.com/cdc2s3/cdc2s3/snapshot"
 )
 
 // Metrics are the daemon's Prometheus series and health state. The zero
@@ -27,6 +28,7 @@ type Metrics struct {
 	snapshotRows  metrics.Counter // table
 	streamedTxns  metrics.Counter
 
+	snapshot      atomic.Pointer[snapshot.Progress] // the running full load
 	streaming     atomic.Bool
 	lastReceive   atomic.Int64 // unix nanos
 	uploadSince   atomic.Int64 // unix nanos of the batch being uploaded, 0 when idle
@@ -59,6 +61,18 @@ func NewMetrics() *Metrics {
 			return time.Since(time.Unix(0, t)).Seconds()
 		}
 		return -1
+	})
+	r.GaugeFunc("cdc2s3_snapshot_rows", "Rows copied so far by the running full load.", func() float64 {
+		if p := m.snapshot.Load(); p != nil {
+			return float64(p.Rows())
+		}
+		return 0
+	})
+	r.GaugeFunc("cdc2s3_snapshot_progress_ratio", "Estimated fraction of the running full load done (0..1; 1 when none runs).", func() float64 {
+		if p := m.snapshot.Load(); p != nil {
+			return p.Total().Fraction()
+		}
+		return 1
 	})
 	r.GaugeFunc("cdc2s3_streaming", "1 while the daemon streams changes.", func() float64 {
 		if m.streaming.Load() {

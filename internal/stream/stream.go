@@ -593,7 +593,11 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 		return st, err
 	}
 	start := time.Now()
+	progress := &snapshot.Progress{}
+	cfg.Metrics.snapshot.Store(progress)
+	defer cfg.Metrics.snapshot.Store(nil)
 	results, err := snapshot.Copy(ctx, cfg.Source, store, jobs, snapshot.Options{
+		Progress: progress,
 		Snapshot: res.SnapshotName, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers, ChunkSize: cfg.SnapshotChunkSize,
 		MaxFileSize: cfg.MaxFileSize, Compression: cfg.Compression, TempDir: cfg.TempDir, Log: log,
 	})
