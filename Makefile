@@ -43,3 +43,8 @@ SOAK ?= 5m
 soak: tools
 	bash scripts/ensure-postgres.sh
 	set -o pipefail; CDC2S3_SOAK_DURATION=$(SOAK) $(GO) test -tags soak -count=1 -timeout 0 -run TestSoak -v ./internal/e2e 2>&1 | grep -Ev '^=== |rows match'
+
+## bench: throwaway PostgreSQL + versitygw; full load vs COPY, drain vs pg_recvlogical, latency; writes docs/benchmarks.md
+.PHONY: bench
+bench:
+	bash scripts/bench.sh

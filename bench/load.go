@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// loadRun is one full-load measurement.
+type loadRun struct {
+	Name    string
+	Workers int // 0 for the COPY baseline
+	// Compression is --compression when not the default (zstd).
+	Compression string
+	Rows        int64
+	Usage       usage
+	Output      int64 // bytes of LOAD files; 0 for COPY
+	Files       int
+}
+
+// loadResult is phase A.
+type loadResult struct {
+	Rows       int64
+	TableBytes int64 // pg_total_relation_size
+	Fill       time.Duration
+	Copy       loadRun
+	Snapshots  []loadRun
+}
+
+var snapshotTotal = regexp.MustCompile(`(\d+) tables, (\d+) rows in`)
+
+// runLoad is phase A: a full load of one table with `cdc2s3 snapshot` at
+// several --snapshot-workers, against psql's COPY of the same table.
+func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
+	const db = "bench_load"
+	r := &loadResult{Rows: b.cfg.SnapshotRows}
+	b.say("A. full load: filling %s rows", thousands(r.Rows))
+	c, err := b.pg.createDB(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	if _, err := c.Exec(ctx, "INSERT INTO public.items "+rowsSQL("1", strconv.FormatInt(r.Rows, 10))); err != nil {
+		return nil, fmt.Errorf("fill: %w", err)
+	}
+	// Set hint bits and the visibility map now, so no measured reader
+	// pays for them; then flush dirty pages.
+	if _, err := c.Exec(ctx, "VACUUM (FREEZE, ANALYZE) public.items"); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
+	if _, err := c.Exec(ctx, "CHECKPOINT"); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	r.Fill = time.Since(start)
+	if err := c.QueryRow(ctx, "SELECT pg_total_relation_size('public.items')").Scan(&r.TableBytes); err != nil {
+		return nil, err
+	}
+	b.say("   filled in %s: %s on disk", r.Fill.Round(time.Second), bytesIEC(r.TableBytes))
+
+	copyArgs := []string{b.psql, "-X", "-q", "-d", b.pg.DSN(db), "-c", "COPY public.items TO STDOUT"}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	// One untimed pass brings the table into the page cache for everyone.
+	if _, err := runProc(ctx, "psql COPY (warm-up)", b.logPath("copy-warmup"), nil, devnull, copyArgs...); err != nil {
+		return nil, err
+	}
+	u, err := b.measure(ctx, "COPY", func() (usage, error) {
+		return runProc(ctx, "psql COPY", b.logPath("copy"), nil, devnull, copyArgs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Copy = loadRun{Name: `psql -c "COPY ... TO STDOUT" > /dev/null`, Rows: r.Rows, Usage: u}
+	b.say("   %-28s %7.2fs", "COPY", u.Wall.Seconds())
+
+	// Each --snapshot-workers value with the default compression (zstd),
+	// then the first one with each other compression: how much of the
+	// time is compression.
+	type variant struct {
+		workers     int
+		compression string
+	}
+	var variants []variant
+	for _, w := range b.cfg.SnapshotWorkers {
+		variants = append(variants, variant{w, ""})
+	}
+	for _, comp := range b.cfg.SnapshotCompressions {
+		variants = append(variants, variant{b.cfg.SnapshotWorkers[0], comp})
+	}
+	for i, v := range variants {
+		w := v.workers
+		tag := fmt.Sprintf("w%d", w)
+		args := []string{b.cfg.CDC2S3, "snapshot", "--source", b.pg.DSN(db), "--snapshot-workers", strconv.Itoa(w), "--temp-dir", b.tempDir()}
+		name := fmt.Sprintf("cdc2s3 snapshot --snapshot-workers %d", w)
+		if v.compression != "" {
+			tag += "-" + v.compression
+			args = append(args, "--compression", v.compression)
+			name += " --compression " + v.compression
+		}
+		dir := filepath.Join(b.cfg.Work, "load-"+tag)
+		args = append(args, "--dest", dir)
+		var out strings.Builder
+		u, err := b.measure(ctx, name, func() (usage, error) {
+			os.RemoveAll(dir)
+			out.Reset()
+			p, err := startProc(name, b.logPath("snapshot-"+tag), nil, &out, args...)
+			if err != nil {
+				return usage{}, err
+			}
+			var perf *proc
+			if b.cfg.Perf && i == 0 {
+				perf = b.startPerf(p, "snapshot-"+tag)
+			}
+			err = p.wait(ctx, 0)
+			if perf != nil {
+				b.stopPerf(ctx, perf, "snapshot-"+tag)
+			}
+			return p.usage, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		run := loadRun{Name: name, Workers: w, Compression: v.compression, Usage: u}
+		if m := snapshotTotal.FindStringSubmatch(out.String()); m != nil {
+			run.Rows, _ = strconv.ParseInt(m[2], 10, 64)
+		}
+		if run.Rows != r.Rows {
+			return nil, fmt.Errorf("%s copied %d rows, want %d; it printed:\n%s", run.Name, run.Rows, r.Rows, out.String())
+		}
+		files, err := listFiles(filepath.Join(dir, "public", "items"), "LOAD")
+		if err != nil {
+			return nil, err
+		}
+		run.Files = len(files)
+		for _, f := range files {
+			run.Output += f.Size
+		}
+		r.Snapshots = append(r.Snapshots, run)
+		b.say("   %-28s %7.2fs  %.2fx COPY", strings.TrimPrefix(name, "cdc2s3 "), u.Wall.Seconds(), u.Wall.Seconds()/r.Copy.Usage.Wall.Seconds())
+		os.RemoveAll(dir)
+	}
+	c.Close(ctx)
+	if err := b.pg.dropDB(ctx, db); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// fileInfo is one output file.
+type fileInfo struct {
+	Key  string
+	Size int64
+}
+
+// listFiles lists a local table folder's Parquet files whose names start
+// with prefix ("LOAD" or "CDC-"), in name order.
+func listFiles(dir, prefix string) ([]fileInfo, error) {
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []fileInfo
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) || !strings.HasSuffix(e.Name(), ".parquet") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed since the listing
+		}
+		out = append(out, fileInfo{Key: filepath.Join(dir, e.Name()), Size: info.Size()})
+	}
+	return out, nil
+}
+
+// measure runs one measurement on a quiet machine: it waits for other load
+// to stop, runs fn, and runs it again (twice at most) when other
+// processes disturbed it. With BENCH_PERF the profiler itself is other
+// load, so there are no repeats.
+func (b *bench) measure(ctx context.Context, what string, fn func() (usage, error)) (usage, error) {
+	for attempt := 1; ; attempt++ {
+		b.waitQuiet(ctx, what)
+		u, err := fn()
+		if err != nil || !contended(u) || attempt == 2 || b.cfg.Perf {
+			return u, err
+		}
+		b.say("   %s: other processes used %.1f CPU s during it; measuring again", what, u.Other.Seconds())
+	}
+}

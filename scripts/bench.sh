@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# bench.sh measures cdc2s3 against its baselines on this machine (make
+# bench), with nothing to set up:
+#
+#   1. installs the PostgreSQL 15 server if needed (scripts/ensure-postgres.sh),
+#      builds versitygw if needed (scripts/tools.sh), bin/cdc2s3 and the
+#      bench program (bench/, into bin/cdc2s3-bench);
+#   2. starts a throwaway PostgreSQL 15 cluster in a temp dir (wal_level =
+#      logical, unix socket only, trust auth) and a versitygw S3 server on
+#      127.0.0.1 with random credentials;
+#   3. runs bin/cdc2s3-bench: A. full load vs COPY, B. draining a backlog
+#      vs pg_recvlogical (local directory and S3), C. commit-to-visible
+#      latency, D. one large transaction; it prints a summary and writes
+#      the results section of docs/benchmarks.md;
+#   4. stops everything it started and removes the temp dir, also on
+#      failure or Ctrl-C.
+#
+# With the defaults it takes about 10-15 minutes on 2 CPUs. Environment:
+#   BENCH_SNAPSHOT_ROWS (5000000)  rows of the full-load table
+#   BENCH_SNAPSHOT_WORKERS (1,2,4) --snapshot-workers values to run
+#   BENCH_SNAPSHOT_COMPRESSIONS (snappy,none)  other --compression values,
+#                                  run with the first worker count ("-": none)
+#   BENCH_CHANGES (1000000)        backlog size: 80% inserts in one
+#                                  transaction, 20% single-row updates
+#   BENCH_TXN_SIZE (100)           updates per transaction in the backlog
+#   BENCH_LATENCY_RATE (1000)      changes per second for the latency test
+#   BENCH_LATENCY_SECONDS (30)     how long the latency load runs
+#   BENCH_LATENCY_FLUSH (1s)       cdc2s3 --flush-interval for it
+#   BENCH_BIGTXN_ROWS (5000000)    rows of the one-transaction test, 0 skips it
+#   BENCH_PHASES (load,stream,latency,bigtxn)  which phases to run
+#   BENCH_PERF (0)                 1: profile cdc2s3's local drain with perf
+#   BENCH_DOC (docs/benchmarks.md) where to write the results; "none": nowhere
+#   BENCH_KEEP (0)                 1: keep the work dir (logs, profiles)
+#   BENCH_QUIET_WAIT (20s)         how long to wait, before each measurement,
+#                                  for other load on the machine to stop
+#   CDC2S3_PG_BINDIR               instead of /usr/lib/postgresql/15/bin
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+pg_bin=${CDC2S3_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+tools_bin="${CDC2S3_TOOLS_DIR:-${HOME:?HOME is not set}/.cache/cdc2s3/tools}/bin"
+
+tmp=""
+pg_running=""
+vgw_pid=""
+
+say() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf '\nbench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# as_pg runs a PostgreSQL server program as the postgres OS user when we
+# are root (initdb and postgres refuse root), else as ourselves.
+as_pg() {
+	if [[ $EUID -eq 0 ]]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+show_log() {
+	local name=$1 file=$2
+	[[ -s "$file" ]] || return 0
+	printf '\n--- last lines of %s (%s) ---\n' "$name" "$file" >&2
+	tail -n 25 "$file" | sed 's/^/    /' >&2
+}
+
+# cleanup stops what the script started, by process id, and removes the
+# temp dir. It runs on every exit.
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if [[ $rc -ne 0 && $rc -ne 130 && $rc -ne 143 && -n "$tmp" ]]; then
+		show_log postgres "$tmp/postgres.log"
+		show_log versitygw "$tmp/versitygw.log"
+		echo "bench: logs of the measured processes: $tmp/work/logs (kept)" >&2
+	fi
+	if [[ -n "$vgw_pid" ]] && kill -0 "$vgw_pid" 2>/dev/null; then
+		kill -TERM "$vgw_pid" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$vgw_pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$vgw_pid" 2>/dev/null
+		wait "$vgw_pid" 2>/dev/null
+	fi
+	if [[ -n "$pg_running" ]]; then
+		(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m fast -w -t 60 stop >/dev/null 2>&1) ||
+			(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m immediate -w -t 30 stop >/dev/null 2>&1)
+	fi
+	if [[ -n "$tmp" ]]; then
+		if [[ $rc -eq 0 && "${BENCH_KEEP:-0}" != 1 ]]; then
+			rm -rf "$tmp"
+		else
+			# Keep the logs for a look; drop the bulky data.
+			rm -rf "$tmp/data" "$tmp/s3" "$tmp/work/tmp"
+			echo "bench: kept $tmp" >&2
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+	local port
+	for _ in $(seq 50); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	die "no free TCP port found"
+}
+
+start=$SECONDS
+command -v go >/dev/null || die "go is not on PATH: install Go (see go.mod for the version)"
+
+say "checking for PostgreSQL 15 and versitygw"
+bash scripts/ensure-postgres.sh
+for prog in psql pg_recvlogical; do
+	[[ -x "$pg_bin/$prog" ]] || die "$pg_bin/$prog is missing: install postgresql-client-15"
+done
+bash scripts/tools.sh
+
+say "building bin/cdc2s3 and bin/cdc2s3-bench"
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+go build -trimpath -ldflags "-X main.version=$version" -o bin/cdc2s3 ./cmd/cdc2s3
+go build -o bin/cdc2s3-bench ./bench
+echo "    $(bin/cdc2s3 --version)"
+
+say "starting a throwaway PostgreSQL 15 cluster"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc2s3-bench.XXXXXX")
+chmod 700 "$tmp"
+if [[ $EUID -eq 0 ]]; then
+	id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (scripts/ensure-postgres.sh creates it)"
+	chown postgres: "$tmp"
+fi
+port=$(free_port)
+(cd "$tmp" && as_pg "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C \
+	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1) || {
+	show_log initdb "$tmp/initdb.log"
+	die "initdb failed"
+}
+as_pg tee "$tmp/data/pg_hba.conf" >/dev/null <<'EOF'
+# written by scripts/bench.sh: unix socket only
+local   all          all   trust
+local   replication  all   trust
+EOF
+# A throwaway server tuned for bulk work: no fsync, WAL kept between
+# checkpoints for the whole backlog, no autovacuum running mid-measurement
+# (the bench vacuums what it reads). logical_decoding_work_mem stays at its
+# default (64MB), so large transactions spill in the walsender as they
+# would in production.
+as_pg tee -a "$tmp/data/postgresql.conf" >/dev/null <<EOF
+
+# written by scripts/bench.sh
+listen_addresses = ''
+unix_socket_directories = '$tmp'
+port = $port
+wal_level = logical
+max_replication_slots = 16
+max_wal_senders = 16
+fsync = off
+full_page_writes = off
+shared_buffers = 256MB
+max_wal_size = 16GB
+checkpoint_timeout = 30min
+autovacuum = off
+EOF
+(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 start >/dev/null) ||
+	die "PostgreSQL did not start"
+pg_running=1
+
+say "starting versitygw on 127.0.0.1"
+mkdir -p "$tmp/s3/data" "$tmp/s3/sidecar" "$tmp/work"
+s3_port=$(free_port)
+s3_access=bench$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+s3_secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+(cd "$tmp/s3" && exec env ROOT_ACCESS_KEY_ID="$s3_access" ROOT_SECRET_ACCESS_KEY="$s3_secret" \
+	"$tools_bin/versitygw" --port "127.0.0.1:$s3_port" --region us-east-1 --quiet \
+	posix --sidecar "$tmp/s3/sidecar" "$tmp/s3/data") >"$tmp/versitygw.log" 2>&1 &
+vgw_pid=$!
+for _ in $(seq 150); do
+	(: <"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
+	kill -0 "$vgw_pid" 2>/dev/null || die "versitygw exited"
+	sleep 0.2
+done
+(: <"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null || die "versitygw did not listen on 127.0.0.1:$s3_port within 30s"
+
+say "measuring"
+BENCH_S3_ACCESS_KEY=$s3_access BENCH_S3_SECRET_KEY=$s3_secret \
+	bin/cdc2s3-bench -pg-host "$tmp" -pg-port "$port" -pg-bin "$pg_bin" \
+	-s3-endpoint "http://127.0.0.1:$s3_port" -s3-pid "$vgw_pid" -work "$tmp/work" -cdc2s3 bin/cdc2s3 \
+	-doc "${BENCH_DOC:-$repo/docs/benchmarks.md}"
+
+echo
+echo "bench: done in $((SECONDS - start))s"
