@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"time"
 )
 
@@ -66,4 +67,18 @@ type Store interface {
 	// String describes the destination for logs and messages, without any
 	// secret (for example "s3://bucket/prefix" or "/data/out").
 	String() string
+}
+
+// PutFile uploads the local file at path under key.
+func PutFile(ctx context.Context, s Store, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, f, info.Size())
 }

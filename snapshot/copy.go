@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -475,16 +474,7 @@ func removeLoadFiles(ctx context.Context, store sink.Store, job Job) error {
 
 // putFile uploads a finished local file under key.
 func putFile(ctx context.Context, store sink.Store, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := store.Put(ctx, key, f, info.Size()); err != nil {
+	if err := sink.PutFile(ctx, store, key, path); err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	return nil

@@ -45,9 +45,6 @@ func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader, size int6
 // LOAD files of an earlier load, and checks that the table's files are
 // LOAD00000001... without gaps and hold every row of the snapshot once.
 func TestChunkCopyRetry(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	retryBackoff = 10 * time.Millisecond
 	ctx := context.Background()
 	pg := testenv.NewPostgres(t)

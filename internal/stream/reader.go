@@ -755,7 +755,7 @@ func (r *reader) upload(ctx context.Context) error {
 		}
 		for _, f := range b.files {
 			fileStart := time.Now()
-			if err := r.retry(ctx, "upload", func() error { return putPath(ctx, r.store, f.key, f.path) }); err != nil {
+			if err := r.retry(ctx, "upload", func() error { return sink.PutFile(ctx, r.store, f.key, f.path) }); err != nil {
 				return fmt.Errorf("%s: %w", f.key, err)
 			}
 			m.uploadSeconds.Observe(time.Since(fileStart).Seconds())
@@ -779,19 +779,6 @@ func (r *reader) upload(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func putPath(ctx context.Context, store sink.Store, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	return store.Put(ctx, key, f, info.Size())
 }
 
 // retry runs fn until it succeeds or ctx ends, waiting between attempts
