@@ -45,28 +45,9 @@ tmp=""
 pg_running=""
 vgw_pid=""
 
-say() { printf '\n==> %s\n' "$*"; }
-die() {
-	printf '\nbench: FAILED: %s\n' "$*" >&2
-	exit 1
-}
-
-# as_pg runs a PostgreSQL server program as the postgres OS user when we
-# are root (initdb and postgres refuse root), else as ourselves.
-as_pg() {
-	if [[ $EUID -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-show_log() {
-	local name=$1 file=$2
-	[[ -s "$file" ]] || return 0
-	printf '\n--- last lines of %s (%s) ---\n' "$name" "$file" >&2
-	tail -n 25 "$file" | sed 's/^/    /' >&2
-}
+script=bench.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 # cleanup stops what the script started, by process id, and removes the
 # temp dir. It runs on every exit.
@@ -89,8 +70,7 @@ cleanup() {
 		wait "$vgw_pid" 2>/dev/null
 	fi
 	if [[ -n "$pg_running" ]]; then
-		(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m fast -w -t 60 stop >/dev/null 2>&1) ||
-			(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m immediate -w -t 30 stop >/dev/null 2>&1)
+		pg_cluster_stop "$tmp"
 	fi
 	if [[ -n "$tmp" ]]; then
 		if [[ $rc -eq 0 && "${BENCH_KEEP:-0}" != 1 ]]; then
@@ -106,18 +86,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-	local port
-	for _ in $(seq 50); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	die "no free TCP port found"
-}
 
 start=$SECONDS
 command -v go >/dev/null || die "go is not on PATH: install Go (see go.mod for the version)"
@@ -138,33 +106,13 @@ echo "    $(bin/cdc2s3 --version)"
 say "starting a throwaway PostgreSQL 15 cluster"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc2s3-bench.XXXXXX")
 chmod 700 "$tmp"
-if [[ $EUID -eq 0 ]]; then
-	id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (scripts/ensure-postgres.sh creates it)"
-	chown postgres: "$tmp"
-fi
 port=$(free_port)
-(cd "$tmp" && as_pg "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C \
-	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1) || {
-	show_log initdb "$tmp/initdb.log"
-	die "initdb failed"
-}
-as_pg tee "$tmp/data/pg_hba.conf" >/dev/null <<'EOF'
-# written by scripts/bench.sh: unix socket only
-local   all          all   trust
-local   replication  all   trust
-EOF
 # A throwaway server tuned for bulk work: no fsync, WAL kept between
 # checkpoints for the whole backlog, no autovacuum running mid-measurement
 # (the bench vacuums what it reads). logical_decoding_work_mem stays at its
 # default (64MB), so large transactions spill in the walsender as they
 # would in production.
-as_pg tee -a "$tmp/data/postgresql.conf" >/dev/null <<EOF
-
-# written by scripts/bench.sh
-listen_addresses = ''
-unix_socket_directories = '$tmp'
-port = $port
-wal_level = logical
+pg_cluster_init "$tmp" "$port" <<EOF
 max_replication_slots = 16
 max_wal_senders = 16
 fsync = off
@@ -174,8 +122,7 @@ max_wal_size = 16GB
 checkpoint_timeout = 30min
 autovacuum = off
 EOF
-(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 start >/dev/null) ||
-	die "PostgreSQL did not start"
+pg_cluster_start "$tmp"
 pg_running=1
 
 say "starting versitygw on 127.0.0.1"

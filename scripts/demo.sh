@@ -35,29 +35,9 @@ gen_pid=""
 run_pid=""
 pg_running=""
 
-say() { printf '\n==> %s\n' "$*"; }
-die() {
-	printf '\ndemo: FAILED: %s\n' "$*" >&2
-	exit 1
-}
-
-# as_pg runs a PostgreSQL server program as the postgres OS user when we
-# are root (initdb and postgres refuse root), else as ourselves.
-as_pg() {
-	if [[ $EUID -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-# show_log prints the last lines of a log file, indented.
-show_log() {
-	local name=$1 file=$2
-	[[ -s "$file" ]] || return 0
-	printf '\n--- last lines of %s (%s) ---\n' "$name" "$file" >&2
-	tail -n 25 "$file" | sed 's/^/    /' >&2
-}
+script=demo.sh
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 # cleanup stops whatever the demo started, by process id, and removes the
 # cluster. It runs on every exit.
@@ -84,8 +64,7 @@ cleanup() {
 		show_log "postgres" "$tmp/postgres.log"
 	fi
 	if [[ -n "$pg_running" ]]; then
-		(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m fast -w -t 30 stop >/dev/null 2>&1) ||
-			(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -m immediate -w -t 30 stop >/dev/null 2>&1)
+		pg_cluster_stop "$tmp"
 	fi
 	if [[ -n "$tmp" ]]; then
 		rm -rf "$tmp"
@@ -134,21 +113,6 @@ alive() {
 	fi
 }
 
-# free_port picks a port nothing listens on. The server listens only on a
-# unix socket in a private dir, so the port merely names the socket, but a
-# free one keeps a later `listen_addresses` change from clashing.
-free_port() {
-	local port
-	for _ in $(seq 50); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	die "no free TCP port found"
-}
-
 count_files() { find "$out_dir" -name "$1" -type f 2>/dev/null | wc -l; }
 
 start=$SECONDS
@@ -171,40 +135,15 @@ echo "    $("$bin" --version)"
 say "starting a throwaway PostgreSQL 15 cluster"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc2s3-demo.XXXXXX")
 chmod 700 "$tmp"
-if [[ $EUID -eq 0 ]]; then
-	id -u postgres >/dev/null 2>&1 || die "the postgres OS user is missing (scripts/ensure-postgres.sh creates it)"
-	chown postgres: "$tmp"
-fi
 port=$(free_port)
-# Run the server programs from the temp dir: the postgres user may not be
-# allowed into the current directory.
-(cd "$tmp" && as_pg "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --locale=C \
-	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1) || {
-	show_log initdb "$tmp/initdb.log"
-	die "initdb failed"
-}
-# Only unix-socket connections, from this machine's users who can enter the
-# private temp dir (root and postgres); no TCP at all.
-as_pg tee "$tmp/data/pg_hba.conf" >/dev/null <<'EOF'
-# written by scripts/demo.sh: unix socket only
-local   all          all   trust
-local   replication  all   trust
-EOF
-as_pg tee -a "$tmp/data/postgresql.conf" >/dev/null <<EOF
-
-# written by scripts/demo.sh
-listen_addresses = ''
-unix_socket_directories = '$tmp'
-port = $port
-wal_level = logical
+pg_cluster_init "$tmp" "$port" <<EOF
 max_replication_slots = 4
 max_wal_senders = 4
 fsync = off
 full_page_writes = off
 shared_buffers = 32MB
 EOF
-(cd "$tmp" && as_pg "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 start >/dev/null) ||
-	die "PostgreSQL did not start"
+pg_cluster_start "$tmp"
 pg_running=1
 dsn="host=$tmp port=$port user=postgres dbname=postgres sslmode=disable"
 echo "    $("$psql" "$dsn" -Atqc 'SELECT version()' | cut -d, -f1), wal_level = $("$psql" "$dsn" -Atqc 'SHOW wal_level')"

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
@@ -421,24 +422,9 @@ func summaryRow(name string, s *tableSummary) []string {
 	}
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return []string{
-		name, strconv.Itoa(s.LoadFiles), strconv.Itoa(s.CDCFiles), formatBytes(s.Bytes), n(s.Rows),
+		name, strconv.Itoa(s.LoadFiles), strconv.Itoa(s.CDCFiles), preflight.FormatBytes(s.Bytes), n(s.Rows),
 		n(s.Ops.I), n(s.Ops.U), n(s.Ops.D), n(s.Ops.T), last,
 	}
-}
-
-// formatBytes prints a byte count with a binary unit: "512 B", "1.5 KiB".
-func formatBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	for _, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		v /= 1024
-		if v < 1024 || unit == "TiB" {
-			return fmt.Sprintf("%.1f %s", v, unit)
-		}
-	}
-	return "" // not reached
 }
 
 // printQueryHint prints a DuckDB one-liner over the first table folder that

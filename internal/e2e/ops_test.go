@@ -403,7 +403,7 @@ func TestCheckMisconfigured(t *testing.T) {
 		if os.Geteuid() == 0 {
 			u, err := user.Lookup("postgres")
 			if err != nil {
-				t.Skip("running as root without a postgres OS user to run as: a 0555 directory is writable for root")
+				t.Fatalf("running as root needs the postgres OS user to run the check as (a 0555 directory is writable for root); scripts/ensure-postgres.sh creates it: %v", err)
 			}
 			uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 			gid, _ := strconv.ParseUint(u.Gid, 10, 32)
