@@ -5,14 +5,17 @@
 package pgcat
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // SessionSettings are the settings under which both the snapshot and the
@@ -39,7 +42,21 @@ func ParseConfig(dsn string) (*pgconn.Config, error) {
 			cfg.RuntimeParams[k] = v
 		}
 	}
+	cfg.BuildFrontend = newFrontend
 	return cfg, nil
+}
+
+// readBufferSize is the size of each connection's read buffer. pgx reads
+// the socket 8 KB at a time; a COPY or a replication stream of small rows
+// then costs a system call per few dozen rows. A larger buffer takes
+// whatever the socket holds in one call.
+const readBufferSize = 256 << 10
+
+// newFrontend is pgconn's frontend with a larger read buffer in front of
+// the connection. Nothing in cdc2s3 uses the net.Conn directly (the one
+// case, Hijack after SyncConn, would not see the buffered bytes).
+func newFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 }
 
 // Connect opens a regular connection for catalog queries and the snapshot.

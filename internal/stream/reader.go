@@ -28,10 +28,24 @@ import (
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
 
-// reader owns the replication connection and the open files.
+// reader streams one replication connection into the destination with
+// three goroutines, data flowing one way:
+//
+//   - receive owns the replication connection: it reads messages, stages
+//     each transaction in a spool, hands committed transactions to write,
+//     and sends the standby status (the acknowledged position);
+//   - write owns the catalog connection and the open files: it decodes
+//     committed transactions, writes their rows to per-table Parquet files,
+//     and at each flush hands the sealed files to upload; it also sends
+//     the heartbeat;
+//   - upload puts the files, schema histories and checkpoint in the
+//     destination and publishes the durable LSN.
+//
+// Receiving does not wait for decoding and encoding, so the walsender keeps
+// sending while a large transaction is written.
 type reader struct {
 	cfg      Config
-	conn     *pgx.Conn // catalog look-ups; used by the reader goroutine only
+	conn     *pgx.Conn // catalog look-ups; used by write only
 	repl     *pgconn.PgConn
 	store    sink.Store
 	states   *lsnstore.Store
@@ -42,30 +56,75 @@ type reader struct {
 	ctx      context.Context // for catalog look-ups made from the decoder's KeyFunc
 	// serverVersion is PostgreSQL's version number (150004 for 15.4).
 	serverVersion int
+
+	// Owned by receive.
+	spool      *spool // the transaction being received, between Begin and Commit
+	inTxn      bool
+	inStream   bool                 // between Stream Start and Stream Stop
+	streamXid  uint32               // the transaction being streamed
+	streams    map[uint32]*streamed // large transactions streamed, not yet committed
+	queued     int64                // transactions handed to write
+	lastSent   pglogrepl.LSN
+	lastStatus time.Time
+
+	// Owned by write.
 	keyErr        error
-
-	tables    map[string]*table
-	spool     *spool
-	rows      []decoder.Row
-	inTxn     bool
-	inStream  bool                 // between Stream Start and Stream Stop
-	streamXid uint32               // the transaction being streamed
-	streams   map[uint32]*streamed // large transactions streamed, not yet committed
-
+	tables        map[string]*table
+	rows          []decoder.Row
+	processed     int64 // transactions written
 	sealed        []sealedFile
 	pendingBytes  int64
 	lastFlush     time.Time
 	lastCommit    pglogrepl.LSN // end LSN of the last commit processed
 	handed        pglogrepl.LSN // ack LSN of the last batch handed to the uploader
-	idleAck       pglogrepl.LSN // server WAL end acknowledged while nothing was pending
-	lastSent      pglogrepl.LSN
-	lastStatus    time.Time
 	lastHeartbeat time.Time
-	ackedAt       time.Time // when the acknowledged position last moved
 
-	durable atomic.Uint64 // set by the uploader
-	uploads chan *batch
+	txns    chan *committed // receive → write
+	free    chan *spool     // spools write has finished with, for receive
+	uploads chan *batch     // write → upload
+
+	wstate  atomic.Pointer[writerState] // published by write, read by receive
+	durable atomic.Uint64               // set by upload
+	idleAck atomic.Uint64               // server WAL end acknowledged while nothing was pending
+	stopped atomic.Bool                 // receive stopped gracefully
+	ackedAt atomic.Int64                // when the acknowledged position last moved (Unix ns)
 }
+
+// writerState is what write last published about its progress, so receive
+// can tell when everything it received is in the destination.
+type writerState struct {
+	processed int64         // transactions written
+	pending   bool          // rows, files or histories not yet handed over
+	handed    pglogrepl.LSN // ack LSN of the last batch handed over
+}
+
+// committed is a transaction received in full, handed from receive to write.
+type committed struct {
+	spool    *spool
+	streamed bool            // spool records carry the (sub)transaction id
+	aborted  map[uint32]bool // streamed: rolled-back subtransactions
+	end      pglogrepl.LSN
+	at       time.Time
+}
+
+// each calls fn with each message of the transaction, in order, leaving
+// out those of rolled-back subtransactions.
+func (c *committed) each(fn func([]byte) error) error {
+	if !c.streamed {
+		return c.spool.each(fn)
+	}
+	return c.spool.each(func(rec []byte) error {
+		if c.aborted[binary.BigEndian.Uint32(rec)] {
+			return nil
+		}
+		return fn(rec[4:])
+	})
+}
+
+// spoolPool is the number of spools for ordinary transactions: how many
+// committed transactions may wait for write (each holds at most
+// spoolMemory in memory, the rest on disk).
+const spoolPool = 8
 
 // table is the reader's view of one output folder.
 type table struct {
@@ -110,8 +169,12 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 		cfg: cfg, conn: conn, repl: repl, store: store, states: states, state: st, log: log,
 		tables:  map[string]*table{},
 		streams: map[uint32]*streamed{},
-		spool:   newSpool(cfg.TempDir, spoolMemory),
+		txns:    make(chan *committed, spoolPool),
+		free:    make(chan *spool, spoolPool),
 		uploads: make(chan *batch, 1),
+	}
+	for range spoolPool {
+		r.free <- newSpool(cfg.TempDir, spoolMemory)
 	}
 	r.resolver = pgcat.NewResolver(conn)
 	if v, err := strconv.Atoi(conn.PgConn().ParameterStatus("server_version_num")); err == nil {
@@ -125,6 +188,7 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 	r.dec = decoder.New(r.primaryKey)
 	r.durable.Store(uint64(st.Checkpoint))
 	r.lastCommit, r.handed = st.Checkpoint, st.Checkpoint
+	r.wstate.Store(&writerState{handed: st.Checkpoint})
 	return r
 }
 
@@ -163,9 +227,12 @@ func (r *reader) run(ctx, stop context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.upload(gctx) })
 	g.Go(func() error {
-		err := r.receive(gctx, stop)
-		close(r.uploads)
-		return err
+		defer close(r.uploads)
+		return r.write(gctx)
+	})
+	g.Go(func() error {
+		defer close(r.txns)
+		return r.receive(gctx, stop)
 	})
 	err = g.Wait()
 	if err == nil {
@@ -176,13 +243,10 @@ func (r *reader) run(ctx, stop context.Context) error {
 	return err
 }
 
-// receive is the reader loop. It returns nil after a graceful stop, once
-// the last batch is handed to the uploader.
+// receive is the receiving loop. It returns nil after a graceful stop, once
+// every transaction received in full is handed to write.
 func (r *reader) receive(ctx, stop context.Context) error {
-	r.ctx = ctx
-	r.lastFlush = time.Now()
 	r.lastStatus = time.Now()
-	r.lastHeartbeat = time.Now()
 	// Reads wait on the socket's deadline rather than on a context: a
 	// context per message costs a watcher goroutine each time (about a
 	// seventh of the daemon's CPU in the drain benchmark). A stop, an
@@ -200,13 +264,8 @@ func (r *reader) receive(ctx, stop context.Context) error {
 		if stop.Err() != nil {
 			return r.shutdown(ctx)
 		}
-		// Wake up for the next status update, and for the next flush when
-		// one can happen (only between transactions).
-		deadline := r.lastStatus.Add(r.cfg.StatusInterval)
-		if !r.inTxn && r.hasPending() {
-			deadline = earliest(deadline, r.lastFlush.Add(r.cfg.FlushInterval))
-		}
-		r.repl.Conn().SetReadDeadline(deadline)
+		// Wake up for the next status update.
+		r.repl.Conn().SetReadDeadline(r.lastStatus.Add(r.cfg.StatusInterval))
 		// A position made durable just before the deadline was set would
 		// not wake the read: report it now.
 		if r.ack() > r.lastSent {
@@ -229,18 +288,119 @@ func (r *reader) receive(ctx, stop context.Context) error {
 				return err
 			}
 		}
-		if !r.inTxn && r.flushDue() {
+		if time.Since(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
+			r.sendStatus(false)
+		}
+	}
+}
+
+// write is the writing loop: it writes each committed transaction, flushes
+// when a batch is due, and sends the heartbeat. When receive stops
+// gracefully it writes what is queued, flushes, and returns nil.
+func (r *reader) write(ctx context.Context) error {
+	r.ctx = ctx
+	r.lastFlush = time.Now()
+	r.lastHeartbeat = time.Now()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := time.Now().Add(time.Hour)
+		if r.hasPending() {
+			next = r.lastFlush.Add(r.cfg.FlushInterval)
+		}
+		if r.cfg.HeartbeatInterval > 0 {
+			next = earliest(next, r.lastHeartbeat.Add(r.cfg.HeartbeatInterval))
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case c, ok := <-r.txns:
+			if !ok {
+				if !r.stopped.Load() {
+					return nil // receive failed: its error is the one reported
+				}
+				r.log.Info("stopping: flushing open files")
+				return r.flush(ctx)
+			}
+			err := r.commit(ctx, c.each, c.end, c.at)
+			r.release(c)
+			if err != nil {
+				return err
+			}
+			r.processed++
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.flushDue() {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
-		}
-		if time.Since(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
-			r.sendStatus(false)
 		}
 		if r.cfg.HeartbeatInterval > 0 && time.Since(r.lastHeartbeat) >= r.cfg.HeartbeatInterval {
 			if err := r.heartbeat(ctx); err != nil {
 				return err
 			}
+		}
+		r.publish()
+	}
+}
+
+// publish tells receive how far write has got.
+func (r *reader) publish() {
+	r.wstate.Store(&writerState{processed: r.processed, pending: r.hasPending(), handed: r.handed})
+}
+
+// release empties a written transaction's spool and gives it back to
+// receive if it came from the pool.
+func (r *reader) release(c *committed) {
+	c.spool.reset()
+	if !c.streamed {
+		r.free <- c.spool
+	}
+}
+
+// hand passes a committed transaction to write, keeping the walsender
+// informed while write is busy.
+func (r *reader) hand(ctx context.Context, c *committed) error {
+	select {
+	case r.txns <- c:
+		r.queued++
+		return nil
+	default:
+	}
+	tick := time.NewTicker(r.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case r.txns <- c:
+			r.queued++
+			return nil
+		case <-tick.C:
+			r.sendStatus(false)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// takeSpool returns a free spool for the transaction that begins, waiting
+// (and keeping the walsender informed) while every spool waits for write.
+func (r *reader) takeSpool(ctx context.Context) (*spool, error) {
+	select {
+	case s := <-r.free:
+		return s, nil
+	default:
+	}
+	tick := time.NewTicker(r.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case s := <-r.free:
+			return s, nil
+		case <-tick.C:
+			r.sendStatus(false)
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
@@ -268,8 +428,8 @@ func (r *reader) heartbeat(ctx context.Context) error {
 	}
 	ack := r.ack()
 	lag := time.Duration(0)
-	if !r.ackedAt.IsZero() && ack < now {
-		lag = time.Since(r.ackedAt)
+	if at := r.ackedAt.Load(); at != 0 && ack < now {
+		lag = time.Since(time.Unix(0, at))
 	}
 	r.log.Info("status", "acknowledged", ack, "server_wal", now, "lag_bytes", uint64(now-min(ack, now)), "lag_seconds", lag.Seconds())
 	m := r.cfg.Metrics
@@ -291,8 +451,10 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 			// With nothing pending, every change up to the server's WAL end
 			// is in the destination: acknowledge it, so an idle publication
 			// does not hold WAL back.
-			if !r.inTxn && len(r.streams) == 0 && !r.hasPending() && pglogrepl.LSN(r.durable.Load()) >= r.handed && ka.ServerWALEnd > r.idleAck {
-				r.idleAck = ka.ServerWALEnd
+			ws := r.wstate.Load()
+			if !r.inTxn && len(r.streams) == 0 && ws.processed == r.queued && !ws.pending &&
+				pglogrepl.LSN(r.durable.Load()) >= ws.handed && uint64(ka.ServerWALEnd) > r.idleAck.Load() {
+				r.idleAck.Store(uint64(ka.ServerWALEnd))
 			}
 			if ka.ReplyRequested {
 				r.sendStatus(false)
@@ -317,6 +479,13 @@ func (r *reader) wal(ctx context.Context, data []byte) error {
 	}
 	switch data[0] {
 	case 'B':
+		if r.spool == nil {
+			s, err := r.takeSpool(ctx)
+			if err != nil {
+				return err
+			}
+			r.spool = s
+		}
 		r.inTxn = true
 		r.spool.reset()
 		return nil
@@ -325,10 +494,12 @@ func (r *reader) wal(ctx context.Context, data []byte) error {
 		if err := c.Decode(data[1:]); err != nil {
 			return fmt.Errorf("decode commit: %w", err)
 		}
-		err := r.commit(ctx, r.spool.each, c.TransactionEndLSN, c.CommitTime)
-		r.spool.reset()
-		r.inTxn = false
-		return err
+		if !r.inTxn || r.spool == nil {
+			return fmt.Errorf("commit at %s without a begin", c.TransactionEndLSN)
+		}
+		s := r.spool
+		r.spool, r.inTxn = nil, false
+		return r.hand(ctx, &committed{spool: s, end: c.TransactionEndLSN, at: c.CommitTime})
 	case 'S', 'E', 'c', 'A':
 		return r.streamControl(ctx, data)
 	}
@@ -383,19 +554,10 @@ func (r *reader) streamControl(ctx context.Context, data []byte) error {
 			return fmt.Errorf("stream commit of transaction %d that was never streamed", m.Xid)
 		}
 		delete(r.streams, m.Xid)
-		defer st.spool.reset()
 		r.log.Info("streamed transaction committed", "xid", m.Xid, "messages", st.spool.count, "bytes", st.spool.size,
 			"aborted_subtransactions", len(st.aborted), "lsn", m.TransactionEndLSN)
 		r.cfg.Metrics.streamedTxns.Inc()
-		each := func(fn func([]byte) error) error {
-			return st.spool.each(func(rec []byte) error {
-				if st.aborted[binary.BigEndian.Uint32(rec)] {
-					return nil
-				}
-				return fn(rec[4:])
-			})
-		}
-		return r.commit(ctx, each, m.TransactionEndLSN, m.CommitTime)
+		return r.hand(ctx, &committed{spool: st.spool, streamed: true, aborted: st.aborted, end: m.TransactionEndLSN, at: m.CommitTime})
 	}
 	return nil
 }
@@ -450,7 +612,7 @@ func (r *reader) commit(ctx context.Context, each func(func([]byte) error) error
 					return err
 				}
 			}
-			if err := r.write(t, pos, ts, row); err != nil {
+			if err := r.writeRow(t, pos, ts, row); err != nil {
 				return fmt.Errorf("%s.%s: %w", t.schema, t.name, err)
 			}
 		}
@@ -463,7 +625,7 @@ func (r *reader) commit(ctx context.Context, each func(func([]byte) error) error
 	return nil
 }
 
-func (r *reader) write(t *table, pos sink.Pos, ts int64, row decoder.Row) error {
+func (r *reader) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) error {
 	if t.open == nil {
 		f, err := os.CreateTemp(r.cfg.TempDir, "cdc2s3-cdc-*.parquet")
 		if err != nil {
@@ -665,7 +827,7 @@ func (r *reader) flushDue() bool {
 }
 
 // flush seals every open file and hands the batch to the uploader, waiting
-// for room while keeping the walsender informed.
+// for room (receive keeps the walsender informed meanwhile).
 func (r *reader) flush(ctx context.Context) error {
 	r.lastFlush = time.Now()
 	if !r.hasPending() {
@@ -683,38 +845,37 @@ func (r *reader) flush(ctx context.Context) error {
 	}
 	b.files, r.sealed = r.sealed, nil
 	r.pendingBytes = 0
-	tick := time.NewTicker(r.cfg.StatusInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case r.uploads <- b:
-			r.handed = b.ack
-			return nil
-		case <-tick.C:
-			r.sendStatus(false)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	select {
+	case r.uploads <- b:
+		r.handed = b.ack
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
 // shutdown drops a partly received transaction (it is sent again after a
-// restart, since it is not acknowledged) and flushes the rest.
+// restart, since it is not acknowledged); write then writes and flushes
+// what was received in full.
 func (r *reader) shutdown(ctx context.Context) error {
-	r.log.Info("stopping: flushing open files")
-	r.spool.reset()
+	if r.spool != nil {
+		r.spool.reset()
+		r.free <- r.spool
+		r.spool = nil
+	}
 	r.inTxn = false
 	for xid, st := range r.streams {
 		st.spool.reset()
 		delete(r.streams, xid)
 	}
-	return r.flush(ctx)
+	r.stopped.Store(true)
+	return nil
 }
 
 // ack is the LSN that may be acknowledged: everything at or below it is in
 // the destination.
 func (r *reader) ack() pglogrepl.LSN {
-	return max(pglogrepl.LSN(r.durable.Load()), r.idleAck)
+	return max(pglogrepl.LSN(r.durable.Load()), pglogrepl.LSN(r.idleAck.Load()))
 }
 
 // sendStatus reports the acknowledged position. Write, flush and apply are
@@ -733,7 +894,7 @@ func (r *reader) sendStatus(reply bool) {
 		return
 	}
 	if ack > r.lastSent {
-		r.ackedAt = time.Now()
+		r.ackedAt.Store(time.Now().UnixNano())
 		r.cfg.Metrics.ackLSN.Set(float64(ack))
 	}
 	r.lastSent = ack

@@ -23,6 +23,10 @@ type spool struct {
 	size     int64
 }
 
+// maxKeptSpool is the largest in-memory buffer a spool keeps for the next
+// transaction.
+const maxKeptSpool = 2 << 20
+
 func newSpool(dir string, memLimit int) *spool {
 	return &spool{dir: dir, memLimit: memLimit}
 }
@@ -108,8 +112,8 @@ func (s *spool) reset() {
 		os.Remove(s.file.Name())
 		s.file, s.fw = nil, nil
 	}
-	if cap(s.mem) > 4*s.memLimit {
-		s.mem = nil
+	if cap(s.mem) > maxKeptSpool {
+		s.mem = nil // a pool of spools must not keep every burst's memory
 	}
 	s.mem = s.mem[:0]
 	s.count, s.size = 0, 0

@@ -77,6 +77,88 @@ func decimalUnscaled(s []byte, scale int) (string, error) {
 	return string(b), nil
 }
 
+// parseInt parses a decimal integer that must fit bitSize bits. Up to 18
+// digits it needs no allocation; longer input goes through strconv.
+func parseInt(s []byte, bitSize int) (int64, error) {
+	i, neg := 0, false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		i = 1
+	}
+	if n := len(s) - i; n == 0 || n > 18 {
+		return strconv.ParseInt(string(s), 10, bitSize)
+	}
+	var v int64
+	for _, c := range s[i:] {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("invalid integer %q", s)
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	if bitSize < 64 && (v < -1<<(bitSize-1) || v >= 1<<(bitSize-1)) {
+		return 0, fmt.Errorf("integer %q out of range for %d bits", s, bitSize)
+	}
+	return v, nil
+}
+
+// decimalInt64 returns the unscaled value of PostgreSQL's numeric text at
+// the given scale when its digits fit 18 (precision up to 18), as
+// decimalUnscaled would, without allocating.
+func decimalInt64(s []byte, scale int) (int64, error) {
+	i, neg := 0, false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		i = 1
+	}
+	const limit = (1<<63 - 1) / 10
+	var v int64
+	digits, frac, dot := 0, -1, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.' && !dot:
+			dot, frac = true, 0
+		case c >= '0' && c <= '9':
+			if dot {
+				if frac >= scale {
+					if c != '0' {
+						return 0, fmt.Errorf("numeric %q has more than %d decimals", s, scale)
+					}
+					continue
+				}
+				frac++
+			}
+			if d := int64(c - '0'); v > (1<<63-1-d)/10 {
+				return 0, fmt.Errorf("numeric %q does not fit 64 bits", s)
+			} else {
+				v = v*10 + d
+			}
+			digits++
+		default:
+			if _, err := decimalUnscaled(s, scale); err != nil {
+				return 0, err // NaN, ±Infinity (unrepresentable) or invalid
+			}
+			return 0, fmt.Errorf("invalid numeric %q", s)
+		}
+	}
+	if digits == 0 {
+		return 0, fmt.Errorf("invalid numeric %q", s)
+	}
+	for frac = max(frac, 0); frac < scale; frac++ {
+		if v > limit {
+			return 0, fmt.Errorf("numeric %q does not fit 64 bits at scale %d", s, scale)
+		}
+		v *= 10
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
 // decimalFixed encodes an unscaled decimal as a big-endian two's complement
 // of n bytes.
 func decimalFixed(unscaled string, n int) ([]byte, error) {
@@ -169,7 +251,7 @@ func splitDate(s []byte) (y, m, d int64, rest []byte, err error) {
 	if i < 4 || i+6 > len(s) || s[i] != '-' || s[i+3] != '-' {
 		return 0, 0, 0, nil, fmt.Errorf("invalid date %q (set DateStyle = ISO)", s)
 	}
-	y, err = strconv.ParseInt(string(s[:i]), 10, 64)
+	y, err = parseInt(s[:i], 64)
 	if err != nil {
 		return 0, 0, 0, nil, fmt.Errorf("invalid date %q", s)
 	}
@@ -242,15 +324,25 @@ func parseTimestamp(s []byte, withZone bool) (int64, error) {
 		if rest[0] == '-' {
 			sign = -1
 		}
-		parts := bytes.Split(rest[1:], []byte(":"))
-		mult := int64(3600)
-		for _, p := range parts {
-			v, err := atoi2(p)
-			if err != nil || mult == 0 {
+		// hh, hh:mm or hh:mm:ss
+		off := rest[1:]
+		for mult := int64(3600); ; mult /= 60 {
+			if len(off) < 2 || mult == 0 {
+				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
+			}
+			v, err := atoi2(off[:2])
+			if err != nil {
 				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
 			}
 			offset += v * mult
-			mult /= 60
+			off = off[2:]
+			if len(off) == 0 {
+				break
+			}
+			if off[0] != ':' {
+				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
+			}
+			off = off[1:]
 		}
 		offset *= sign
 		rest = nil

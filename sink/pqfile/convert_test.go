@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -506,6 +507,40 @@ func TestParseArray(t *testing.T) {
 	} {
 		if got, _, err := parseArray([]byte(in), nil); err == nil {
 			t.Errorf("parseArray(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+// TestFastIntegerPaths checks the allocation-free parsers against the
+// general ones (strconv, decimalUnscaled) on the same inputs.
+func TestFastIntegerPaths(t *testing.T) {
+	ints := []string{"0", "-0", "+7", "42", "-42", "2147483647", "-2147483648", "2147483648",
+		"-2147483649", "999999999999999999", "-999999999999999999", "9223372036854775807",
+		"-9223372036854775808", "9223372036854775808", "", "-", "1a", " 1", "1.5", "00012"}
+	for _, s := range ints {
+		for _, bits := range []int{32, 64} {
+			got, err := parseInt([]byte(s), bits)
+			want, werr := strconv.ParseInt(s, 10, bits)
+			if (err == nil) != (werr == nil) || (err == nil && got != want) {
+				t.Errorf("parseInt(%q, %d) = %d, %v; strconv: %d, %v", s, bits, got, err, want, werr)
+			}
+		}
+	}
+	decs := []string{"0", "-0", "0.00", "12.5", "-12.5", "12.50", "12.500", "12.501", "0.05",
+		"-0.05", "999999999999999999", "0.123456789012345678", "-9999999999999999.99", "1.",
+		".5", "NaN", "Infinity", "-Infinity", "1e5", "--1", "1.2.3", "", "-", "+3.25",
+		"9223372036854775807", "92233720368547758070"}
+	for _, s := range decs {
+		for _, scale := range []int{0, 1, 2, 3, 18} {
+			got, err := decimalInt64([]byte(s), scale)
+			u, werr := decimalUnscaled([]byte(s), scale)
+			var want int64
+			if werr == nil {
+				want, werr = strconv.ParseInt(u, 10, 64)
+			}
+			if outcomeOf(err) != outcomeOf(werr) || (err == nil && got != want) {
+				t.Errorf("decimalInt64(%q, %d) = %d, %v; general path: %d, %v", s, scale, got, err, want, werr)
+			}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // Compression names accepted by Options.Compression.
@@ -51,16 +52,59 @@ type Stats struct {
 }
 
 // Writer writes rows of one table schema into one Parquet file.
+//
+// Rows are converted as they arrive and buffered column by column, then
+// handed to parquet-go a batch at a time (one call per column instead of
+// one per row and column: the per-value overhead of parquet-go's row API
+// was most of the cost of a file). Each batch is encoded, compressed and
+// written on its own goroutine while the caller converts the next one, so
+// one table uses up to two cores. A Writer is not safe for concurrent use.
 type Writer struct {
 	cols      []Column
 	pw        *parquet.Writer
-	row       parquet.Row
-	rows      []parquet.Row
+	cur       *batch // rows being added
+	spare     *batch // the other batch, when not in flight
+	inflight  *batch // the batch being written, if any
+	done      chan error
+	err       error // first error of a batch write; the file is unusable
+	mark      []int // len(cur.vals[i]) before the row being added
 	elems     [][]byte
 	stats     Stats
 	groupSize int64
 	groupMax  int64
 }
+
+// batch holds rows converted but not yet handed to parquet-go.
+type batch struct {
+	vals       [][]parquet.Value // values of each leaf column
+	arena      []byte            // copies of the rows' byte values
+	rows       int
+	values     int
+	flushGroup bool // close the row group after these rows
+}
+
+func newBatch(leaves int) *batch { return &batch{vals: make([][]parquet.Value, leaves)} }
+
+// Batch limits: buffered rows are handed over when there are batchRows of
+// them, batchValues values (lists add one per element) or batchBytes of
+// copied bytes, so a batch holds a few MB whatever the table. Batches of a
+// few thousand rows let the writing goroutine compress whole pages while
+// the caller fills the next batch. A value of at least bigValue bytes is not
+// copied: its batch is written before Write returns.
+const (
+	batchRows   = 8192
+	batchValues = 1 << 17
+	batchBytes  = 4 << 20
+	bigValue    = 64 << 10
+)
+
+// opBytes holds the one-byte Op values, so a row needs no allocation for it.
+var opBytes = func() (b [256]byte) {
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
 
 // NewWriter starts a Parquet file on out for a table with the given columns.
 func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
@@ -84,7 +128,10 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	return &Writer{
 		cols:     cols,
 		pw:       parquet.NewWriter(out, opts...),
-		rows:     make([]parquet.Row, 1),
+		cur:      newBatch(metaColumns + len(cols)),
+		spare:    newBatch(metaColumns + len(cols)),
+		done:     make(chan error, 1),
+		mark:     make([]int, metaColumns+len(cols)),
 		groupMax: o.RowGroupBytes,
 		stats:    Stats{Nulled: map[string]int64{}, Flattened: map[string]int64{}},
 	}, nil
@@ -93,7 +140,7 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 func codecOf(name string) (compress.Codec, error) {
 	switch name {
 	case "", CompressionZstd:
-		return &parquet.Zstd, nil
+		return &zstd.Codec{Level: zstd.SpeedFastest}, nil
 	case CompressionSnappy:
 		return &parquet.Snappy, nil
 	case CompressionNone:
@@ -116,56 +163,134 @@ func (w *Writer) Columns() []Column { return w.cols }
 func (w *Writer) Stats() Stats { return w.stats }
 
 // Write appends one row. vals holds PostgreSQL's text output of each table
-// column in order; nil is NULL.
+// column in order; nil is NULL. The Writer keeps no reference to vals after
+// it returns.
 func (w *Writer) Write(m Meta, vals [][]byte) error {
 	if len(vals) != len(w.cols) {
 		return fmt.Errorf("row has %d values for %d columns", len(vals), len(w.cols))
 	}
-	r := w.row[:0]
-	r = append(r,
-		parquet.ByteArrayValue([]byte{m.Op}).Level(0, 0, 0),
-		parquet.Int64Value(m.CommitTime).Level(0, 0, 1),
-		parquet.Int64Value(m.LSN).Level(0, 0, 2),
-		parquet.Int64Value(m.Seq).Level(0, 0, 3),
-	)
+	if w.err != nil {
+		return w.err
+	}
+	b := w.cur
+	for i, v := range b.vals {
+		w.mark[i] = len(v)
+	}
+	b.vals[0] = append(b.vals[0], parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]).Level(0, 0, 0))
+	b.vals[1] = append(b.vals[1], parquet.Int64Value(m.CommitTime).Level(0, 0, 1))
+	b.vals[2] = append(b.vals[2], parquet.Int64Value(m.LSN).Level(0, 0, 2))
+	b.vals[3] = append(b.vals[3], parquet.Int64Value(m.Seq).Level(0, 0, 3))
 	if len(m.Unchanged) == 0 {
-		r = append(r, parquet.NullValue().Level(0, 0, 4))
+		b.vals[4] = append(b.vals[4], parquet.NullValue().Level(0, 0, 4))
 	} else {
 		for i, name := range m.Unchanged {
-			r = append(r, parquet.ByteArrayValue([]byte(name)).Level(min(i, 1), 2, 4))
+			b.vals[4] = append(b.vals[4], parquet.ByteArrayValue([]byte(name)).Level(min(i, 1), 2, 4))
 		}
 	}
 	var n int64
+	big := false
 	for i, c := range w.cols {
 		col := metaColumns + i
 		v := vals[i]
 		n += int64(len(v))
+		big = big || len(v) >= bigValue
 		var err error
 		if c.Type.List {
-			r, err = w.appendList(r, c, v, col)
+			err = w.appendList(c, v, col)
 		} else {
 			var pv parquet.Value
 			pv, err = w.convert(c, v)
 			if pv.IsNull() {
-				r = append(r, pv.Level(0, 0, col))
+				b.vals[col] = append(b.vals[col], pv.Level(0, 0, col))
 			} else {
-				r = append(r, pv.Level(0, 1, col))
+				b.vals[col] = append(b.vals[col], pv.Level(0, 1, col))
 			}
 		}
 		if err != nil {
+			for j := range b.vals {
+				clear(b.vals[j][w.mark[j]:])
+				b.vals[j] = b.vals[j][:w.mark[j]]
+			}
 			return fmt.Errorf("column %q: %w", c.Name, err)
 		}
 	}
-	w.row = r
-	w.rows[0] = r
-	if _, err := w.pw.WriteRows(w.rows); err != nil {
-		return fmt.Errorf("write parquet row: %w", err)
+	b.rows++
+	for j, v := range b.vals {
+		b.values += len(v) - w.mark[j]
 	}
 	w.stats.Rows++
 	w.stats.Bytes += n
 	w.groupSize += n
 	if w.groupSize >= w.groupMax {
 		w.groupSize = 0
+		b.flushGroup = true
+	}
+	if big || b.flushGroup || b.rows >= batchRows || b.values >= batchValues || len(b.arena) >= batchBytes {
+		// A big value was not copied: its batch must be written before
+		// Write returns and the caller reuses vals.
+		return w.handOff(big)
+	}
+	return nil
+}
+
+// byteArray returns the value of v, copied into the batch's arena unless it
+// is big (a big value's batch is written before Write returns).
+func (w *Writer) byteArray(v []byte) parquet.Value {
+	if len(v) >= bigValue {
+		return parquet.ByteArrayValue(v)
+	}
+	b := w.cur
+	start := len(b.arena)
+	b.arena = append(b.arena, v...)
+	return parquet.ByteArrayValue(b.arena[start:len(b.arena):len(b.arena)])
+}
+
+// handOff starts writing the current batch on its own goroutine, after the
+// previous one is done, and with wait, waits for it too.
+func (w *Writer) handOff(wait bool) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if w.cur.rows == 0 {
+		return nil
+	}
+	w.inflight, w.cur, w.spare = w.cur, w.spare, nil
+	go func(b *batch) { w.done <- w.writeBatch(b) }(w.inflight)
+	if wait {
+		return w.wait()
+	}
+	return nil
+}
+
+// wait waits for the batch in flight, if any, and returns the first error
+// of any batch write.
+func (w *Writer) wait() error {
+	if w.inflight == nil {
+		return w.err
+	}
+	if err := <-w.done; err != nil && w.err == nil {
+		w.err = err
+	}
+	w.spare, w.inflight = w.inflight, nil
+	return w.err
+}
+
+// writeBatch hands b's rows to parquet-go column by column, closes the row
+// group when b says so, and empties b for reuse.
+func (w *Writer) writeBatch(b *batch) error {
+	defer func() {
+		for i := range b.vals {
+			clear(b.vals[i])
+			b.vals[i] = b.vals[i][:0]
+		}
+		b.rows, b.values, b.arena, b.flushGroup = 0, 0, b.arena[:0], false
+	}()
+	for i, cw := range w.pw.ColumnWriters() {
+		if _, err := cw.WriteRowValues(b.vals[i]); err != nil {
+			return fmt.Errorf("write parquet column %d: %w", i, err)
+		}
+	}
+	if b.flushGroup {
 		if err := w.pw.Flush(); err != nil {
 			return fmt.Errorf("flush row group: %w", err)
 		}
@@ -175,33 +300,36 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 
 // appendList appends the levels of an array column: NULL list (d=0), empty
 // list (d=1), NULL element (d=2), element (d=3).
-func (w *Writer) appendList(r parquet.Row, c Column, v []byte, col int) (parquet.Row, error) {
+func (w *Writer) appendList(c Column, v []byte, col int) error {
+	b := w.cur
 	if v == nil {
-		return append(r, parquet.NullValue().Level(0, 0, col)), nil
+		b.vals[col] = append(b.vals[col], parquet.NullValue().Level(0, 0, col))
+		return nil
 	}
 	elems, dims, err := parseArray(v, w.elems[:0])
 	w.elems = elems[:0]
 	if err != nil {
-		return r, err
+		return err
 	}
 	if dims > 1 {
 		w.stats.Flattened[c.Name]++
 	}
 	if len(elems) == 0 {
-		return append(r, parquet.NullValue().Level(0, 1, col)), nil
+		b.vals[col] = append(b.vals[col], parquet.NullValue().Level(0, 1, col))
+		return nil
 	}
 	for i, e := range elems {
 		pv, err := w.convert(c, e)
 		if err != nil {
-			return r, err
+			return err
 		}
 		if pv.IsNull() {
-			r = append(r, pv.Level(min(i, 1), 2, col))
+			b.vals[col] = append(b.vals[col], pv.Level(min(i, 1), 2, col))
 		} else {
-			r = append(r, pv.Level(min(i, 1), 3, col))
+			b.vals[col] = append(b.vals[col], pv.Level(min(i, 1), 3, col))
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // convert turns one text value into the Parquet value of c's type. NULL and
@@ -209,6 +337,9 @@ func (w *Writer) appendList(r parquet.Row, c Column, v []byte, col int) (parquet
 func (w *Writer) convert(c Column, v []byte) (parquet.Value, error) {
 	if v == nil {
 		return parquet.NullValue(), nil
+	}
+	if c.Type.Kind == String {
+		return w.byteArray(v), nil
 	}
 	pv, err := convertValue(c.Type, v)
 	if errors.Is(err, errUnrepresentable) {
@@ -226,10 +357,10 @@ func convertValue(t Type, v []byte) (parquet.Value, error) {
 		b, err := parseBool(v)
 		return parquet.BooleanValue(b), err
 	case Int16, Int32:
-		i, err := strconv.ParseInt(string(v), 10, 32)
+		i, err := parseInt(v, 32)
 		return parquet.Int32Value(int32(i)), err
 	case Int64:
-		i, err := strconv.ParseInt(string(v), 10, 64)
+		i, err := parseInt(v, 64)
 		return parquet.Int64Value(i), err
 	case Float32:
 		f, err := strconv.ParseFloat(string(v), 32)
@@ -238,17 +369,24 @@ func convertValue(t Type, v []byte) (parquet.Value, error) {
 		f, err := strconv.ParseFloat(string(v), 64)
 		return parquet.DoubleValue(f), floatErr(f, err)
 	case Decimal:
+		if t.Precision <= 18 {
+			i, err := decimalInt64(v, t.Scale)
+			if err != nil {
+				return parquet.Value{}, err
+			}
+			if t.Precision <= 9 {
+				if i < math.MinInt32 || i > math.MaxInt32 {
+					return parquet.Value{}, fmt.Errorf("numeric %q does not fit decimal(%d,%d)", v, t.Precision, t.Scale)
+				}
+				return parquet.Int32Value(int32(i)), nil
+			}
+			return parquet.Int64Value(i), nil
+		}
 		u, err := decimalUnscaled(v, t.Scale)
 		if err != nil {
 			return parquet.Value{}, err
 		}
 		switch {
-		case t.Precision <= 9:
-			i, err := strconv.ParseInt(u, 10, 32)
-			return parquet.Int32Value(int32(i)), err
-		case t.Precision <= 18:
-			i, err := strconv.ParseInt(u, 10, 64)
-			return parquet.Int64Value(i), err
 		default:
 			b, err := decimalFixed(u, decimalBytes(t.Precision))
 			return parquet.FixedLenByteArrayValue(b), err
@@ -279,6 +417,9 @@ func floatErr(f float64, err error) error {
 // Close finishes the file (row groups and footer). It does not close the
 // underlying writer.
 func (w *Writer) Close() error {
+	if err := w.handOff(true); err != nil {
+		return err
+	}
 	if err := w.pw.Close(); err != nil {
 		return fmt.Errorf("close parquet: %w", err)
 	}

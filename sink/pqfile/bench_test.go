@@ -1,0 +1,75 @@
+package pqfile_test
+
+import (
+	"crypto/md5"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+)
+
+// benchCols is the six-column table of make bench (issues 4 and 5).
+var benchCols = []pqfile.Column{
+	{Name: "id", Type: pqfile.Type{Kind: pqfile.Int64}},
+	{Name: "name", Type: pqfile.Type{Kind: pqfile.String}},
+	{Name: "created_at", Type: pqfile.Type{Kind: pqfile.TimestampTZ}},
+	{Name: "amount", Type: pqfile.DecimalType(12, 2)},
+	{Name: "attrs", Type: pqfile.Type{Kind: pqfile.String}},
+	{Name: "qty", Type: pqfile.Type{Kind: pqfile.Int32}},
+}
+
+// benchRows returns n rows as make bench's generator makes them (bench/pg.go).
+func benchRows(n int) [][][]byte {
+	rows := make([][][]byte, n)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	colors := []string{"red", "green", "blue", "black"}
+	for i := range rows {
+		g := i + 1
+		rows[i] = [][]byte{
+			[]byte(strconv.Itoa(g)),
+			[]byte(fmt.Sprintf("item %d %x", g, md5.Sum([]byte(strconv.Itoa(g))))),
+			[]byte(base.Add(time.Duration(g)*time.Second).Format("2006-01-02 15:04:05") + "+00"),
+			[]byte(fmt.Sprintf("%d.%02d", g%100000/100, g%100)),
+			[]byte(fmt.Sprintf(`{"size": %d, "tags": ["a", %d], "color": "%s"}`, g%50, g%7, colors[g%4])),
+			[]byte(strconv.Itoa(g % 1000)),
+		}
+	}
+	return rows
+}
+
+// BenchmarkWriter measures writing rows of the bench table, the per-row cost
+// of both the full load and the change stream.
+func BenchmarkWriter(b *testing.B) {
+	for _, comp := range []string{"zstd", "none"} {
+		b.Run(comp, func(b *testing.B) {
+			rows := benchRows(1 << 17)
+			var out countWriter
+			w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Compression: comp})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: int64(i)}
+				if err := w.Write(m, rows[i%len(rows)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+		})
+	}
+}
+
+// countWriter counts and discards what is written.
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
