@@ -62,7 +62,13 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "cdc2s3")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/cdc2s3")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("CDC2S3_E2E_RACE") == "1" {
+		// A binary built with the race detector: a data race makes it
+		// print a report and exit with status 66, which fails the test.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/cdc2s3")...)
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("build cdc2s3: %v\n%s", err, out))
