@@ -63,7 +63,7 @@ type reader struct {
 	inStream   bool                 // between Stream Start and Stream Stop
 	streamXid  uint32               // the transaction being streamed
 	streams    map[uint32]*streamed // large transactions streamed, not yet committed
-	queued     int64                // transactions handed to write
+	sentTxns   int64                // transactions handed to write
 	lastSent   pglogrepl.LSN
 	lastStatus time.Time
 
@@ -79,15 +79,22 @@ type reader struct {
 	handed        pglogrepl.LSN // ack LSN of the last batch handed to the uploader
 	lastHeartbeat time.Time
 
-	txns    chan *committed // receive → write
-	free    chan *spool     // spools write has finished with, for receive
-	uploads chan *batch     // write → upload
+	txns     chan *committed // receive → write
+	free     chan *spool     // spools write has finished with, for reuse
+	progress chan struct{}   // write has released a transaction
+	nudge    chan struct{}   // receive has seen the server caught up
+	uploads  chan *batch     // write → upload
+	queued   atomic.Int64    // bytes of memory held by transactions handed to write
 
 	wstate  atomic.Pointer[writerState] // published by write, read by receive
 	durable atomic.Uint64               // set by upload
 	idleAck atomic.Uint64               // server WAL end acknowledged while nothing was pending
 	stopped atomic.Bool                 // receive stopped gracefully
-	ackedAt atomic.Int64                // when the acknowledged position last moved (Unix ns)
+	// caughtUp is the number of transactions handed to write when the
+	// server last reported, between transactions, that it had nothing
+	// more to send; -1 before that.
+	caughtUp atomic.Int64
+	ackedAt  atomic.Int64 // when the acknowledged position last moved (Unix ns)
 }
 
 // writerState is what write last published about its progress, so receive
@@ -101,6 +108,7 @@ type writerState struct {
 // committed is a transaction received in full, handed from receive to write.
 type committed struct {
 	spool    *spool
+	mem      int64           // bytes of memory the spool holds
 	streamed bool            // spool records carry the (sub)transaction id
 	aborted  map[uint32]bool // streamed: rolled-back subtransactions
 	end      pglogrepl.LSN
@@ -121,10 +129,16 @@ func (c *committed) each(fn func([]byte) error) error {
 	})
 }
 
-// spoolPool is the number of spools for ordinary transactions: how many
-// committed transactions may wait for write (each holds at most
-// spoolMemory in memory, the rest on disk).
-const spoolPool = 8
+// Limits of the queue between receive and write: while write is busy (a
+// large transaction, a slow upload), receive goes on reading until the
+// transactions waiting for write hold maxQueuedMemory bytes of memory (a
+// spool keeps at most spoolMemory in memory, the rest on disk) or number
+// maxQueuedTxns. freeSpools spools are kept for reuse.
+const (
+	maxQueuedMemory = 64 << 20
+	maxQueuedTxns   = 4096
+	freeSpools      = 16
+)
 
 // table is the reader's view of one output folder.
 type table struct {
@@ -167,14 +181,13 @@ type batch struct {
 func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store, states *lsnstore.Store, st lsnstore.State, log *slog.Logger) *reader {
 	r := &reader{
 		cfg: cfg, conn: conn, repl: repl, store: store, states: states, state: st, log: log,
-		tables:  map[string]*table{},
-		streams: map[uint32]*streamed{},
-		txns:    make(chan *committed, spoolPool),
-		free:    make(chan *spool, spoolPool),
-		uploads: make(chan *batch, 1),
-	}
-	for range spoolPool {
-		r.free <- newSpool(cfg.TempDir, spoolMemory)
+		tables:   map[string]*table{},
+		streams:  map[uint32]*streamed{},
+		txns:     make(chan *committed, maxQueuedTxns),
+		free:     make(chan *spool, freeSpools),
+		progress: make(chan struct{}, 1),
+		nudge:    make(chan struct{}, 1),
+		uploads:  make(chan *batch, 1),
 	}
 	r.resolver = pgcat.NewResolver(conn)
 	if v, err := strconv.Atoi(conn.PgConn().ParameterStatus("server_version_num")); err == nil {
@@ -189,6 +202,7 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 	r.durable.Store(uint64(st.Checkpoint))
 	r.lastCommit, r.handed = st.Checkpoint, st.Checkpoint
 	r.wstate.Store(&writerState{handed: st.Checkpoint})
+	r.caughtUp.Store(-1)
 	return r
 }
 
@@ -328,10 +342,11 @@ func (r *reader) write(ctx context.Context) error {
 			}
 			r.processed++
 		case <-timer.C:
+		case <-r.nudge:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if r.flushDue() {
+		if r.flushDue() || r.caughtUpFlushDue() {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
@@ -350,31 +365,46 @@ func (r *reader) publish() {
 	r.wstate.Store(&writerState{processed: r.processed, pending: r.hasPending(), handed: r.handed})
 }
 
-// release empties a written transaction's spool and gives it back to
-// receive if it came from the pool.
+// release empties a written transaction's spool, keeps it for reuse if
+// there is room, and tells receive.
 func (r *reader) release(c *committed) {
 	c.spool.reset()
-	if !c.streamed {
-		r.free <- c.spool
+	r.queued.Add(-c.mem)
+	select {
+	case r.free <- c.spool:
+	default:
+	}
+	select {
+	case r.progress <- struct{}{}:
+	default:
 	}
 }
 
-// hand passes a committed transaction to write, keeping the walsender
-// informed while write is busy.
+// hand passes a committed transaction to write. While the queue is full it
+// waits for write, keeping the walsender informed.
 func (r *reader) hand(ctx context.Context, c *committed) error {
-	select {
-	case r.txns <- c:
-		r.queued++
-		return nil
-	default:
-	}
-	tick := time.NewTicker(r.cfg.StatusInterval)
-	defer tick.Stop()
+	c.mem = int64(len(c.spool.mem))
+	var tick *time.Ticker
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
 	for {
+		if r.queued.Load() < maxQueuedMemory {
+			select {
+			case r.txns <- c:
+				r.queued.Add(c.mem)
+				r.sentTxns++
+				return nil
+			default:
+			}
+		}
+		if tick == nil {
+			tick = time.NewTicker(r.cfg.StatusInterval)
+		}
 		select {
-		case r.txns <- c:
-			r.queued++
-			return nil
+		case <-r.progress:
 		case <-tick.C:
 			r.sendStatus(false)
 		case <-ctx.Done():
@@ -383,25 +413,13 @@ func (r *reader) hand(ctx context.Context, c *committed) error {
 	}
 }
 
-// takeSpool returns a free spool for the transaction that begins, waiting
-// (and keeping the walsender informed) while every spool waits for write.
-func (r *reader) takeSpool(ctx context.Context) (*spool, error) {
+// takeSpool returns a spool for a transaction that begins.
+func (r *reader) takeSpool() *spool {
 	select {
 	case s := <-r.free:
-		return s, nil
+		return s
 	default:
-	}
-	tick := time.NewTicker(r.cfg.StatusInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case s := <-r.free:
-			return s, nil
-		case <-tick.C:
-			r.sendStatus(false)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return newSpool(r.cfg.TempDir, spoolMemory)
 	}
 }
 
@@ -451,8 +469,17 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 			// With nothing pending, every change up to the server's WAL end
 			// is in the destination: acknowledge it, so an idle publication
 			// does not hold WAL back.
+			// The walsender sends a keepalive when it has sent everything
+			// and waits for WAL: tell write, which may flush at once.
+			if !r.inTxn && len(r.streams) == 0 {
+				r.caughtUp.Store(r.sentTxns)
+				select {
+				case r.nudge <- struct{}{}:
+				default:
+				}
+			}
 			ws := r.wstate.Load()
-			if !r.inTxn && len(r.streams) == 0 && ws.processed == r.queued && !ws.pending &&
+			if !r.inTxn && len(r.streams) == 0 && ws.processed == r.sentTxns && !ws.pending &&
 				pglogrepl.LSN(r.durable.Load()) >= ws.handed && uint64(ka.ServerWALEnd) > r.idleAck.Load() {
 				r.idleAck.Store(uint64(ka.ServerWALEnd))
 			}
@@ -480,11 +507,7 @@ func (r *reader) wal(ctx context.Context, data []byte) error {
 	switch data[0] {
 	case 'B':
 		if r.spool == nil {
-			s, err := r.takeSpool(ctx)
-			if err != nil {
-				return err
-			}
-			r.spool = s
+			r.spool = r.takeSpool()
 		}
 		r.inTxn = true
 		r.spool.reset()
@@ -826,6 +849,16 @@ func (r *reader) flushDue() bool {
 	return time.Since(r.lastFlush) >= r.cfg.FlushInterval && r.hasPending()
 }
 
+// caughtUpFlushDue reports whether to flush before the interval ends: the
+// server has nothing more to send, every transaction received is written,
+// and the batch holds at least a quarter of FlushSize. Waiting would not
+// make its files larger, only later (and the slot's WAL older); a trickle
+// of small transactions still waits for the interval, so it does not make
+// many small files.
+func (r *reader) caughtUpFlushDue() bool {
+	return r.pendingBytes >= r.cfg.FlushSize/4 && r.caughtUp.Load() == r.processed && len(r.txns) == 0
+}
+
 // flush seals every open file and hands the batch to the uploader, waiting
 // for room (receive keeps the walsender informed meanwhile).
 func (r *reader) flush(ctx context.Context) error {
@@ -860,7 +893,6 @@ func (r *reader) flush(ctx context.Context) error {
 func (r *reader) shutdown(ctx context.Context) error {
 	if r.spool != nil {
 		r.spool.reset()
-		r.free <- r.spool
 		r.spool = nil
 	}
 	r.inTxn = false
