@@ -945,7 +945,8 @@ func sign(x int) int64 {
 
 // TestReusedBuffers writes rows whose values share one buffer that the
 // caller overwrites after each Write, as a decoder reusing its message
-// buffer would.
+// buffer would: across several batches, and with big values, which the
+// writer does not copy.
 func TestReusedBuffers(t *testing.T) {
 	cases := []colCase{
 		{col: pqfile.Column{Name: "s", Type: pqfile.Type{Kind: pqfile.String}}},
@@ -953,38 +954,110 @@ func TestReusedBuffers(t *testing.T) {
 		{col: pqfile.Column{Name: "l", Type: pqfile.Type{Kind: pqfile.String, List: true}}},
 	}
 	var out bytes.Buffer
-	w, err := pqfile.NewWriter(&out, columnsOf(cases), pqfile.Options{})
+	w, err := pqfile.NewWriter(&out, columnsOf(cases), pqfile.Options{RowGroupBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
+	buf := make([]byte, 300<<10)
 	var want [3][]any
-	for i := range 50 {
-		s := fmt.Sprintf("row-%02d", i)
-		b := fmt.Sprintf(`\x%02x%02x`, i, 255-i)
-		a := fmt.Sprintf("{x%02d,y%02d}", i, i)
+	const n = 20000 // more than two batches
+	for i := range n {
+		s := fmt.Sprintf("row-%05d", i)
+		if i%997 == 0 {
+			s += strings.Repeat(string(rune('a'+i%26)), 100<<10) // big: not copied
+		}
+		b := fmt.Sprintf(`\x%02x%02x`, i%256, 255-i%256)
+		a := fmt.Sprintf("{x%05d,y%05d}", i, i)
+		if i%1999 == 0 {
+			a = "{" + strings.Repeat("z", 70<<10) + "}" // a big list element
+		}
 		n := copy(buf, s)
 		m := copy(buf[n:], b)
 		k := copy(buf[n+m:], a)
-		if err := w.Write(pqfile.Meta{Op: 'I'}, [][]byte{buf[:n], buf[n : n+m], buf[n+m : n+m+k]}); err != nil {
+		if err := w.Write(pqfile.Meta{Op: 'I', Seq: int64(i)}, [][]byte{buf[:n], buf[n : n+m], buf[n+m : n+m+k]}); err != nil {
 			t.Fatal(err)
 		}
-		for j := range buf {
+		for j := range buf[:n+m+k] {
 			buf[j] = '#'
 		}
 		want[0] = append(want[0], s)
-		want[1] = append(want[1], string([]byte{byte(i), byte(255 - i)}))
-		want[2] = append(want[2], l(fmt.Sprintf("x%02d", i), fmt.Sprintf("y%02d", i)))
+		want[1] = append(want[1], string([]byte{byte(i % 256), byte(255 - i%256)}))
+		if i%1999 == 0 {
+			want[2] = append(want[2], l(strings.Repeat("z", 70<<10)))
+		} else {
+			want[2] = append(want[2], l(fmt.Sprintf("x%05d", i), fmt.Sprintf("y%05d", i)))
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := open(t, out.Bytes())
+	if r.NumRowGroups() < 2 {
+		t.Errorf("%d row groups, want several", r.NumRowGroups())
+	}
 	sc := r.MetaData().Schema
 	for i := range cases {
 		got := rowsOf(t, readLeaf(t, r, 5+i), sc.Column(5+i))
 		if !same(got, want[i]) {
+			t.Errorf("%s differs (%d rows read, %d written)", sc.Column(5+i).Path(), len(got), len(want[i]))
+		}
+	}
+	seq := rowsOf(t, readLeaf(t, r, 3), sc.Column(3))
+	for i, v := range seq {
+		if v != int64(i) {
+			t.Fatalf("_cdc_seq of row %d is %v", i, v)
+		}
+	}
+}
+
+// TestRowAfterError checks that a row rejected half-way (a bad value after
+// other columns, lists included, were converted) leaves nothing behind: the
+// rows written after it line up in every column.
+func TestRowAfterError(t *testing.T) {
+	cols := []pqfile.Column{
+		{Name: "s", Type: pqfile.Type{Kind: pqfile.String}},
+		{Name: "l", Type: pqfile.Type{Kind: pqfile.Int32, List: true}},
+		{Name: "i", Type: pqfile.Type{Kind: pqfile.Int32}},
+	}
+	var out bytes.Buffer
+	w, err := pqfile.NewWriter(&out, cols, pqfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [3][]any
+	for i := range 100 {
+		in := [][]byte{[]byte(fmt.Sprint("s", i)), []byte(fmt.Sprintf("{%d,%d,%d}", i, i+1, i+2)), []byte(fmt.Sprint(i))}
+		if i%5 == 3 {
+			in[2] = []byte("bad")
+		}
+		err := w.Write(pqfile.Meta{Op: 'I', Unchanged: []string{"x", "y"}}, in)
+		if (err != nil) != (i%5 == 3) {
+			t.Fatalf("row %d: err = %v", i, err)
+		}
+		if err == nil {
+			want[0] = append(want[0], fmt.Sprint("s", i))
+			want[1] = append(want[1], l(int32(i), int32(i+1), int32(i+2)))
+			want[2] = append(want[2], int32(i))
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, out.Bytes())
+	if r.NumRows() != int64(len(want[0])) {
+		t.Fatalf("%d rows, want %d", r.NumRows(), len(want[0]))
+	}
+	sc := r.MetaData().Schema
+	for i := range cols {
+		got := rowsOf(t, readLeaf(t, r, 5+i), sc.Column(5+i))
+		if !same(got, want[i]) {
 			t.Errorf("%s:\n got %s\nwant %s", sc.Column(5+i).Path(), show(got), show(want[i]))
+		}
+	}
+	unchanged := rowsOf(t, readLeaf(t, r, 4), sc.Column(4))
+	for i, v := range unchanged {
+		if !same([]any{v}, []any{l("x", "y")}) {
+			t.Fatalf("_cdc_unchanged of row %d is %v", i, v)
 		}
 	}
 }
