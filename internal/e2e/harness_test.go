@@ -109,9 +109,10 @@ func newDatabase(t *testing.T) (string, *pgx.Conn) {
 
 // daemon is a cdc2s3 process.
 type daemon struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan error
+	started time.Time
 }
 
 type syncBuffer struct {
@@ -143,7 +144,7 @@ func start(t *testing.T, args ...string) *daemon {
 // startEnv is start with extra environment variables.
 func startEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{out: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{out: &syncBuffer{}, done: make(chan error, 1), started: time.Now()}
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Env = append(append(os.Environ(), s3Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
@@ -166,6 +167,10 @@ func startEnv(t *testing.T, env []string, args ...string) *daemon {
 // stop sends SIGTERM and waits for a clean exit.
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
+	// A process signalled before its runtime installs the handler dies of
+	// the signal's default action: give it a moment (the soak can restart
+	// the generator just before its last stop).
+	time.Sleep(time.Until(d.started.Add(500 * time.Millisecond)))
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-d.done:

@@ -383,7 +383,7 @@ func (r *reader) release(c *committed) {
 // hand passes a committed transaction to write. While the queue is full it
 // waits for write, keeping the walsender informed.
 func (r *reader) hand(ctx context.Context, c *committed) error {
-	c.mem = int64(len(c.spool.mem))
+	c.mem = int64(cap(c.spool.mem))
 	var tick *time.Ticker
 	defer func() {
 		if tick != nil {

@@ -49,7 +49,7 @@ func (s *spool) add(msg []byte) error {
 		if _, err := s.fw.Write(s.mem); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
-		s.mem = s.mem[:0]
+		s.mem = nil // the rest goes to the file
 	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(msg)))
