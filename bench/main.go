@@ -34,6 +34,9 @@ type config struct {
 
 	SnapshotRows    int64
 	SnapshotWorkers []int
+	// LoadRepeat is how many times each full-load measurement (the COPY
+	// baseline and every cdc2s3 snapshot) runs; the fastest is reported.
+	LoadRepeat int
 	// SnapshotCompressions are --compression values other than the
 	// default to run with the first worker count.
 	SnapshotCompressions []string
@@ -196,12 +199,13 @@ func (c *config) fromEnv() error {
 		return d
 	}
 	for _, name := range []string{"BENCH_SNAPSHOT_ROWS", "BENCH_SNAPSHOT_WORKERS", "BENCH_SNAPSHOT_COMPRESSIONS", "BENCH_CHANGES", "BENCH_TXN_SIZE", "BENCH_LATENCY_RATE",
-		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF"} {
+		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT"} {
 		if os.Getenv(name) != "" {
 			c.Custom = append(c.Custom, name)
 		}
 	}
 	c.SnapshotRows = num("BENCH_SNAPSHOT_ROWS", 5_000_000)
+	c.LoadRepeat = int(num("BENCH_LOAD_REPEAT", 3))
 	c.Changes = num("BENCH_CHANGES", 1_000_000)
 	c.TxnSize = int(num("BENCH_TXN_SIZE", 100))
 	c.LatencyRate = int(num("BENCH_LATENCY_RATE", 1000))
@@ -232,6 +236,9 @@ func (c *config) fromEnv() error {
 		default:
 			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn)", p))
 		}
+	}
+	if c.LoadRepeat < 1 {
+		errs = append(errs, errors.New("BENCH_LOAD_REPEAT >= 1, please"))
 	}
 	if c.SnapshotRows < 1 || c.Changes < 10 || c.TxnSize < 1 || c.LatencyRate < 1 || c.LatencyTxnRows < 1 || c.LatencyDuration < time.Second {
 		errs = append(errs, errors.New("BENCH_SNAPSHOT_ROWS >= 1, BENCH_CHANGES >= 10, BENCH_TXN_SIZE, BENCH_LATENCY_RATE and BENCH_LATENCY_TXN_ROWS >= 1 and BENCH_LATENCY_SECONDS >= 1s, please"))
