@@ -176,12 +176,12 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 	for i, v := range b.vals {
 		w.mark[i] = len(v)
 	}
-	b.vals[0] = append(b.vals[0], parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]).Level(0, 0, 0))
-	b.vals[1] = append(b.vals[1], parquet.Int64Value(m.CommitTime).Level(0, 0, 1))
-	b.vals[2] = append(b.vals[2], parquet.Int64Value(m.LSN).Level(0, 0, 2))
-	b.vals[3] = append(b.vals[3], parquet.Int64Value(m.Seq).Level(0, 0, 3))
+	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
+	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
+	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(m.LSN), 0, 0, 2))
+	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(m.Seq), 0, 0, 3))
 	if len(m.Unchanged) == 0 {
-		b.vals[4] = append(b.vals[4], parquet.NullValue().Level(0, 0, 4))
+		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
 	} else {
 		for i, name := range m.Unchanged {
 			b.vals[4] = append(b.vals[4], parquet.ByteArrayValue([]byte(name)).Level(min(i, 1), 2, 4))
@@ -201,9 +201,9 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 			var pv parquet.Value
 			pv, err = w.convert(c, v)
 			if pv.IsNull() {
-				b.vals[col] = append(b.vals[col], pv.Level(0, 0, col))
+				b.vals[col] = append(b.vals[col], level(pv, 0, 0, col))
 			} else {
-				b.vals[col] = append(b.vals[col], pv.Level(0, 1, col))
+				b.vals[col] = append(b.vals[col], level(pv, 0, 1, col))
 			}
 		}
 		if err != nil {
@@ -303,7 +303,7 @@ func (w *Writer) writeBatch(b *batch) error {
 func (w *Writer) appendList(c Column, v []byte, col int) error {
 	b := w.cur
 	if v == nil {
-		b.vals[col] = append(b.vals[col], parquet.NullValue().Level(0, 0, col))
+		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 0, col))
 		return nil
 	}
 	elems, dims, err := parseArray(v, w.elems[:0])
@@ -315,7 +315,7 @@ func (w *Writer) appendList(c Column, v []byte, col int) error {
 		w.stats.Flattened[c.Name]++
 	}
 	if len(elems) == 0 {
-		b.vals[col] = append(b.vals[col], parquet.NullValue().Level(0, 1, col))
+		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 1, col))
 		return nil
 	}
 	for i, e := range elems {
