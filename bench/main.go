@@ -43,6 +43,9 @@ type config struct {
 
 	Changes int64
 	TxnSize int
+	// StreamRepeat is how many times cdc2s3 drains the backlog into each
+	// destination (each from a slot of its own); the fastest is the figure.
+	StreamRepeat int
 
 	LatencyRate     int
 	LatencyTxnRows  int
@@ -199,13 +202,14 @@ func (c *config) fromEnv() error {
 		return d
 	}
 	for _, name := range []string{"BENCH_SNAPSHOT_ROWS", "BENCH_SNAPSHOT_WORKERS", "BENCH_SNAPSHOT_COMPRESSIONS", "BENCH_CHANGES", "BENCH_TXN_SIZE", "BENCH_LATENCY_RATE",
-		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT"} {
+		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT"} {
 		if os.Getenv(name) != "" {
 			c.Custom = append(c.Custom, name)
 		}
 	}
 	c.SnapshotRows = num("BENCH_SNAPSHOT_ROWS", 5_000_000)
 	c.LoadRepeat = int(num("BENCH_LOAD_REPEAT", 3))
+	c.StreamRepeat = int(num("BENCH_STREAM_REPEAT", 2))
 	c.Changes = num("BENCH_CHANGES", 1_000_000)
 	c.TxnSize = int(num("BENCH_TXN_SIZE", 100))
 	c.LatencyRate = int(num("BENCH_LATENCY_RATE", 1000))
@@ -237,8 +241,8 @@ func (c *config) fromEnv() error {
 			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn)", p))
 		}
 	}
-	if c.LoadRepeat < 1 {
-		errs = append(errs, errors.New("BENCH_LOAD_REPEAT >= 1, please"))
+	if c.LoadRepeat < 1 || c.StreamRepeat < 1 {
+		errs = append(errs, errors.New("BENCH_LOAD_REPEAT and BENCH_STREAM_REPEAT >= 1, please"))
 	}
 	if c.SnapshotRows < 1 || c.Changes < 10 || c.TxnSize < 1 || c.LatencyRate < 1 || c.LatencyTxnRows < 1 || c.LatencyDuration < time.Second {
 		errs = append(errs, errors.New("BENCH_SNAPSHOT_ROWS >= 1, BENCH_CHANGES >= 10, BENCH_TXN_SIZE, BENCH_LATENCY_RATE and BENCH_LATENCY_TXN_ROWS >= 1 and BENCH_LATENCY_SECONDS >= 1s, please"))

@@ -67,13 +67,26 @@ func (b *bench) runStream(ctx context.Context) (*streamResult, error) {
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 
-	local := localDest(filepath.Join(b.cfg.Work, "stream-local"))
-	os.RemoveAll(local.dir)
-	s3d := b.s3.dest("stream")
-	consumers := []struct {
-		slot string
-		d    *dest
-	}{{"bench_local", local}, {"bench_s3", s3d}}
+	// Each destination is drained StreamRepeat times, each time by a
+	// daemon with a slot and a destination of its own.
+	type consumer struct {
+		slot, label string
+		d           *dest
+	}
+	var consumers []consumer
+	var locals []*dest
+	for i := 1; i <= b.cfg.StreamRepeat; i++ {
+		label := ""
+		if b.cfg.StreamRepeat > 1 {
+			label = fmt.Sprintf("(run %d)", i)
+		}
+		local := localDest(filepath.Join(b.cfg.Work, fmt.Sprintf("stream-local-%d", i)))
+		os.RemoveAll(local.dir)
+		locals = append(locals, local)
+		consumers = append(consumers,
+			consumer{fmt.Sprintf("bench_local_%d", i), label, local},
+			consumer{fmt.Sprintf("bench_s3_%d", i), label, b.s3.dest(fmt.Sprintf("stream-%d", i))})
+	}
 	// First starts: each creates its slot (and the first one the
 	// publication) with a full load of the still empty table.
 	var same []string
@@ -127,10 +140,11 @@ func (b *bench) runStream(ctx context.Context) (*streamResult, error) {
 	}
 	r.Runs = append(r.Runs, run)
 	for _, x := range consumers {
-		run, err := b.drainDaemon(ctx, db, x.slot, x.d, r.Target, b.cfg.Perf && x.d.Kind == "local")
+		run, err := b.drainDaemon(ctx, db, x.slot, x.d, r.Target, b.cfg.Perf && x.slot == "bench_local_1")
 		if err != nil {
 			return nil, err
 		}
+		run.Name = strings.TrimSpace(run.Name + " " + x.label)
 		if run.Rows != r.Changes {
 			b.warn("cdc2s3 into %s wrote %d rows to CDC files, want %d", x.d.Kind, run.Rows, r.Changes)
 		}
@@ -153,7 +167,9 @@ func (b *bench) runStream(ctx context.Context) (*streamResult, error) {
 	if err := b.pg.dropDB(ctx, db); err != nil {
 		return nil, err
 	}
-	os.RemoveAll(local.dir)
+	for _, d := range locals {
+		os.RemoveAll(d.dir)
+	}
 	return r, nil
 }
 
