@@ -38,24 +38,39 @@ func takeSnap() cpuSnap {
 		}
 	}
 	if pm := accounted.postmaster; pm > 0 {
-		if st, ok := readStat(strconv.Itoa(pm)); ok {
-			// Reaped backends are in the postmaster's children times;
-			// live ones are added one by one. A backend that exits
-			// between two readings moves from the one to the other with
-			// its full time.
-			s.server = st.cpu + st.children
+		s.server = serverCPU(strconv.Itoa(pm), pm)
+	}
+	return s
+}
+
+// serverCPU returns the CPU time of the cluster: the postmaster's own,
+// its reaped children's (in its children times) and its live children's.
+// A backend reaped while /proc is being scanned would be in neither the
+// children times read before the scan nor the scan, and one reaped after
+// it would be in both, so the postmaster is read before and after the scan
+// and the scan is repeated until nothing was reaped meanwhile.
+func serverCPU(pid string, pm int) time.Duration {
+	var total time.Duration
+	for range 20 {
+		before, ok := readStat(pid)
+		if !ok {
+			return 0
 		}
+		total = before.cpu + before.children
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			if e.Name()[0] < '0' || e.Name()[0] > '9' {
 				continue
 			}
 			if st, ok := readStat(e.Name()); ok && st.ppid == pm {
-				s.server += st.cpu
+				total += st.cpu
 			}
 		}
+		if after, ok := readStat(pid); ok && after.children == before.children {
+			return total
+		}
 	}
-	return s
+	return total
 }
 
 // foreign returns the CPU time between two readings that none of the
