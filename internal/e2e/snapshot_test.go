@@ -88,7 +88,9 @@ func TestSnapshotChunked(t *testing.T) {
 		// Maxrss is in KiB on Linux. A 100 MB value passes through a few
 		// buffers (COPY message, row, Parquet page); the table does not.
 		t.Logf("peak RSS %d MiB", ru.Maxrss>>10)
-		if ru.Maxrss>>10 > 2048 {
+		// The race detector multiplies memory use: the bound holds for the
+		// binary users run.
+		if ru.Maxrss>>10 > 2048 && os.Getenv("CDC2S3_E2E_RACE") != "1" {
 			t.Errorf("peak RSS %d MiB: memory is not bounded", ru.Maxrss>>10)
 		}
 	}
