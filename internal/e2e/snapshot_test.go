@@ -156,11 +156,10 @@ func TestLoadCrashRestart(t *testing.T) {
 
 	// The first load writes files of 1 MB, so big's first chunk (of three
 	// at the default chunk size) alone makes dozens; the restarted load
-	// writes three. Once a few are in the bucket, the proxy holds every
-	// further LOAD upload of big, so the load cannot finish, and the
-	// daemon is killed.
+	// writes three. After eight, the proxy holds every further LOAD upload
+	// of big, so the load cannot finish, and the daemon is killed.
 	proxy := testenv.NewFaultProxy(t, s3srv.Endpoint())
-	proxy.SetFaults(testenv.Faults{Methods: []string{"PUT"}, Keys: []string{"/big/LOAD"}})
+	proxy.SetFaults(testenv.Faults{Methods: []string{"PUT"}, Keys: []string{"/big/LOAD"}, StallAfter: 8})
 	d := startEnv(t, proxy.Env(s3srv), append(args, "--max-file-size", "1MB")...)
 	testenv.WaitFor(t, 2*time.Minute, func() (bool, error) {
 		if done, err := d.exited(); done {

@@ -58,6 +58,11 @@ type Faults struct {
 	Limit int
 	// Seed seeds the generator when SetFaults is called.
 	Seed uint64
+
+	// StallAfter, when above 0, lets that many matching requests through
+	// after SetFaults and then stalls (see Stall) every further one: a
+	// fixed point to stop at, however fast the client is.
+	StallAfter int
 }
 
 // Counts reports what a FaultProxy has seen and done.
@@ -93,6 +98,7 @@ type FaultProxy struct {
 	faults   Faults
 	rng      *rand.Rand
 	injected int // failing faults since SetFaults, for Limit
+	matched  int // matching requests since SetFaults, for StallAfter
 	counts   Counts
 	stall    chan struct{} // non-nil while stalling; Release closes it
 }
@@ -191,7 +197,7 @@ func (p *FaultProxy) SetFaults(f Faults) {
 	defer p.mu.Unlock()
 	p.faults = f
 	p.rng = rand.New(rand.NewPCG(f.Seed, f.Seed))
-	p.injected = 0
+	p.injected, p.matched = 0, 0
 }
 
 // Stall holds every matching request (see Faults.Methods and Faults.Keys)
@@ -205,10 +211,12 @@ func (p *FaultProxy) Stall() {
 	}
 }
 
-// Release lets the requests held by Stall go on and stops stalling.
+// Release lets the requests held by Stall (or StallAfter) go on and stops
+// stalling.
 func (p *FaultProxy) Release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.faults.StallAfter = 0
 	if p.stall != nil {
 		close(p.stall)
 		p.stall = nil
@@ -272,6 +280,10 @@ func (p *FaultProxy) decide(r *http.Request) plan {
 	f := &p.faults
 	if !matches(f, r) {
 		return pl
+	}
+	p.matched++
+	if f.StallAfter > 0 && p.matched > f.StallAfter && p.stall == nil {
+		p.stall = make(chan struct{})
 	}
 	if p.stall != nil {
 		pl.stall = p.stall

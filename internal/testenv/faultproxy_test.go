@@ -114,6 +114,35 @@ func TestFaultProxyHTTP(t *testing.T) {
 	if want := (testenv.Counts{Requests: 10, InternalError: 1, SlowDown: 3, Reset: 1, Drop: 1, Delay: 3}); c != want {
 		t.Errorf("Counts() = %+v, want %+v", c, want)
 	}
+
+	// StallAfter lets two matching requests through, then holds the next
+	// until Release; others pass meanwhile.
+	p.SetFaults(testenv.Faults{Methods: []string{"PUT"}, StallAfter: 2})
+	for i := range 2 {
+		if resp, _, err := do("PUT", "/b/k"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("PUT %d before the stall: %v %v", i, resp, err)
+		}
+	}
+	held := make(chan error, 1)
+	go func() {
+		_, _, err := do("PUT", "/b/k")
+		held <- err
+	}()
+	select {
+	case err := <-held:
+		t.Fatalf("the third PUT was not held (%v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if resp, _, err := do("GET", "/b/k"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("a GET during the stall: %v %v", resp, err)
+	}
+	p.Release()
+	if err := <-held; err != nil {
+		t.Errorf("the held PUT after Release: %v", err)
+	}
+	if resp, _, err := do("PUT", "/b/k"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("a PUT after Release: %v %v", resp, err)
+	}
 }
 
 // TestFaultProxyS3 runs sink/s3store through the proxy to a real S3 server.
