@@ -211,11 +211,7 @@ func runsOf(walls []time.Duration) string {
 	if len(walls) < 2 {
 		return ""
 	}
-	s := make([]string, len(walls))
-	for i, w := range walls {
-		s[i] = fmt.Sprintf("%.2f", w.Seconds())
-	}
-	return "  (runs: " + strings.Join(s, ", ") + " s)"
+	return "  (runs: " + wallsOf(walls, ", ") + " s)"
 }
 
 // measure runs one measurement on a quiet machine: it waits for other load

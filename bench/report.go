@@ -84,14 +84,14 @@ func (t *table) markdown() string {
 func (r *results) loadTable() *table {
 	l := r.Load
 	t := &table{head: []string{"run", "seconds (fastest)", "every run s", "rows/s", "× COPY", "output", "peak RSS", "process CPU s", "PostgreSQL CPU s", "other load CPU s"}}
-	t.add("psql COPY > /dev/null", secsOf(l.Copy.Usage), wallsOf(l.Copy.Walls), rate(l.Rows, l.Copy.Usage.Wall), "1.00",
+	t.add("psql COPY > /dev/null", secsOf(l.Copy.Usage), wallsOf(l.Copy.Walls, " / "), rate(l.Rows, l.Copy.Usage.Wall), "1.00",
 		"-", bytesIEC(l.Copy.Usage.MaxRSS), secs(l.Copy.Usage.CPU()), secs(l.Copy.Usage.Server), secs(l.Copy.Usage.Other))
 	for _, s := range l.Snapshots {
 		name := fmt.Sprintf("cdc2s3 snapshot, %d worker(s)", s.Workers)
 		if s.Compression != "" {
 			name += ", --compression " + s.Compression
 		}
-		t.add(name, secsOf(s.Usage), wallsOf(s.Walls), rate(s.Rows, s.Usage.Wall),
+		t.add(name, secsOf(s.Usage), wallsOf(s.Walls, " / "), rate(s.Rows, s.Usage.Wall),
 			ratio(s.Usage.Wall, l.Copy.Usage.Wall), fmt.Sprintf("%s in %d file(s)", bytesIEC(s.Output), s.Files),
 			bytesIEC(s.Usage.MaxRSS), secs(s.Usage.CPU()), secs(s.Usage.Server), secs(s.Usage.Other))
 	}
@@ -368,13 +368,13 @@ func spliceResults(doc, section string) string {
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 
-// wallsOf lists wall times in seconds: "8.39 / 9.08 / 8.71".
-func wallsOf(walls []time.Duration) string {
+// wallsOf lists wall times in seconds, joined by sep: "8.39 / 9.08 / 8.71".
+func wallsOf(walls []time.Duration, sep string) string {
 	s := make([]string, len(walls))
 	for i, w := range walls {
-		s[i] = fmt.Sprintf("%.2f", w.Seconds())
+		s[i] = secs(w)
 	}
-	return strings.Join(s, " / ")
+	return strings.Join(s, sep)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }

@@ -60,15 +60,7 @@ cleanup() {
 		show_log versitygw "$tmp/versitygw.log"
 		echo "bench: logs of the measured processes: $tmp/work/logs (kept)" >&2
 	fi
-	if [[ -n "$vgw_pid" ]] && kill -0 "$vgw_pid" 2>/dev/null; then
-		kill -TERM "$vgw_pid" 2>/dev/null
-		for _ in $(seq 50); do
-			kill -0 "$vgw_pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$vgw_pid" 2>/dev/null
-		wait "$vgw_pid" 2>/dev/null
-	fi
+	kill_pid "$vgw_pid"
 	if [[ -n "$pg_running" ]]; then
 		pg_cluster_stop "$tmp"
 	fi

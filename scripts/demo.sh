@@ -45,18 +45,8 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	local pid
-	for pid in $run_pid $gen_pid; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			for _ in $(seq 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.2
-			done
-			kill -KILL "$pid" 2>/dev/null
-			wait "$pid" 2>/dev/null
-		fi
-	done
+	kill_pid "$run_pid"
+	kill_pid "$gen_pid"
 	# Logs help after a failure, not after Ctrl-C or SIGTERM.
 	if [[ $rc -ne 0 && $rc -ne 130 && $rc -ne 143 && -n "$tmp" ]]; then
 		show_log "cdc2s3 run" "$tmp/run.log"

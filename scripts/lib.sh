@@ -25,6 +25,21 @@ show_log() {
 	tail -n 25 "$file" | sed 's/^/    /' >&2
 }
 
+# kill_pid stops one of our processes during cleanup: SIGTERM, up to 10 s
+# to exit, then SIGKILL. A process already gone is fine.
+kill_pid() {
+	local pid=$1
+	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
 # free_port picks a port nothing listens on. The clusters listen only on a
 # unix socket in a private dir, so the port merely names the socket, but a
 # free one keeps a later `listen_addresses` change from clashing.

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
@@ -151,23 +149,6 @@ func publicationExists(t *testing.T, conn *pgx.Conn, name string) bool {
 	return n > 0
 }
 
-// bucketKeys lists every key in bucket.
-func bucketKeys(t *testing.T, bucket string) []string {
-	t.Helper()
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(s3srv.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys
-}
-
 // dirFiles lists the files under dir with their sizes and times.
 func dirFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -232,7 +213,7 @@ func TestCheckHealthy(t *testing.T) {
 	out.expect(t, preflight.NameState, preflight.Info, []string{"no cdc2s3 state"})
 	out.expect(t, preflight.NameStart, preflight.OK, []string{"creates slot ops_check_ok"})
 
-	if keys := bucketKeys(t, "ops-check"); len(keys) != 0 {
+	if keys := s3Keys(t, "ops-check", ""); len(keys) != 0 {
 		t.Errorf("check left objects in the bucket: %v", keys)
 	}
 	if slotExists(t, conn, "ops_check_ok") || publicationExists(t, conn, "ops_check_ok") {
@@ -611,7 +592,7 @@ func TestStatusRunningPipeline(t *testing.T) {
 		t.Errorf("after stop: slot %+v, want existing and inactive", st.Slot)
 	}
 
-	before := bucketKeys(t, "ops-status")
+	before := s3Keys(t, "ops-status", "")
 	stdout, stderr, code = runOps(t, "drop", "--source", dsn, "--dest", dst, "--yes")
 	if code != 0 {
 		t.Fatalf("drop exited %d\n%s%s", code, stdout, stderr)
@@ -624,7 +605,7 @@ func TestStatusRunningPipeline(t *testing.T) {
 	if slotExists(t, conn, slot) || publicationExists(t, conn, slot) {
 		t.Error("drop left the slot or the publication")
 	}
-	if after := bucketKeys(t, "ops-status"); strings.Join(after, "\n") != strings.Join(before, "\n") {
+	if after := s3Keys(t, "ops-status", ""); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("drop changed the bucket:\nbefore %v\nafter %v", before, after)
 	}
 

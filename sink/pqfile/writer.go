@@ -349,10 +349,10 @@ func (w *Writer) convert(c Column, v []byte) (parquet.Value, error) {
 	return pv, err
 }
 
+// convertValue converts a value of any kind but String (which convert
+// copies into the batch's arena). Its result never refers to v.
 func convertValue(t Type, v []byte) (parquet.Value, error) {
 	switch t.Kind {
-	case String:
-		return parquet.ByteArrayValue(v), nil
 	case Bool:
 		b, err := parseBool(v)
 		return parquet.BooleanValue(b), err

@@ -220,51 +220,23 @@ func readLeafGroup(t *testing.T, r *file.Reader, g, i int) leaf {
 	out.def, out.rep = make([]int16, n), make([]int16, n)
 	for got := int64(0); got < n; {
 		var total int64
-		var read int
 		def, rep := out.def[got:], out.rep[got:]
+		want := n - got
 		switch c := cr.(type) {
 		case *file.BooleanColumnChunkReader:
-			v := make([]bool, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, x)
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x bool) any { return x })
 		case *file.Int32ColumnChunkReader:
-			v := make([]int32, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, x)
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x int32) any { return x })
 		case *file.Int64ColumnChunkReader:
-			v := make([]int64, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, x)
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x int64) any { return x })
 		case *file.Float32ColumnChunkReader:
-			v := make([]float32, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, x)
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x float32) any { return x })
 		case *file.Float64ColumnChunkReader:
-			v := make([]float64, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, x)
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x float64) any { return x })
 		case *file.ByteArrayColumnChunkReader:
-			v := make([]parquet.ByteArray, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, string(x))
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x parquet.ByteArray) any { return string(x) })
 		case *file.FixedLenByteArrayColumnChunkReader:
-			v := make([]parquet.FixedLenByteArray, n)
-			total, read, err = c.ReadBatch(n-got, v, def, rep)
-			for _, x := range v[:read] {
-				out.vals = append(out.vals, fromTwos(x).String())
-			}
+			total, err = readBatch(&out, want, def, rep, c.ReadBatch, func(x parquet.FixedLenByteArray) any { return fromTwos(x).String() })
 		default:
 			t.Fatalf("column %d: unexpected reader %T", i, cr)
 		}
@@ -277,6 +249,17 @@ func readLeafGroup(t *testing.T, r *file.Reader, g, i int) leaf {
 		got += total
 	}
 	return out
+}
+
+// readBatch reads up to n levels with one of arrow-go's typed ReadBatch
+// methods and appends the values read to out, converted by conv.
+func readBatch[T any](out *leaf, n int64, def, rep []int16, read func(int64, []T, []int16, []int16) (int64, int, error), conv func(T) any) (int64, error) {
+	v := make([]T, n)
+	total, got, err := read(n, v, def, rep)
+	for _, x := range v[:got] {
+		out.vals = append(out.vals, conv(x))
+	}
+	return total, err
 }
 
 // fromTwos decodes a big-endian two's complement.
