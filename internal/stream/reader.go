@@ -317,9 +317,10 @@ func (r *reader) write(ctx context.Context) error {
 	r.lastHeartbeat = time.Now()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	pending := false
 	for {
 		next := time.Now().Add(time.Hour)
-		if r.hasPending() {
+		if pending {
 			next = r.lastFlush.Add(r.cfg.FlushInterval)
 		}
 		if r.cfg.HeartbeatInterval > 0 {
@@ -356,13 +357,16 @@ func (r *reader) write(ctx context.Context) error {
 				return err
 			}
 		}
-		r.publish()
+		pending = r.publish()
 	}
 }
 
-// publish tells receive how far write has got.
-func (r *reader) publish() {
-	r.wstate.Store(&writerState{processed: r.processed, pending: r.hasPending(), handed: r.handed})
+// publish tells receive how far write has got, and returns whether
+// anything is pending (a walk over every table, done once per turn).
+func (r *reader) publish() bool {
+	ws := &writerState{processed: r.processed, pending: r.hasPending(), handed: r.handed}
+	r.wstate.Store(ws)
+	return ws.pending
 }
 
 // release empties a written transaction's spool, keeps it for reuse if
