@@ -23,6 +23,10 @@
 #   BENCH_CHANGES (1000000)        backlog size: 80% inserts in one
 #                                  transaction, 20% single-row updates
 #   BENCH_TXN_SIZE (100)           updates per transaction in the backlog
+#   BENCH_LOAD_REPEAT (3)          runs of each full-load measurement; the
+#                                  fastest is reported
+#   BENCH_STREAM_REPEAT (2)        cdc2s3 drains into each destination; the
+#                                  fastest is reported
 #   BENCH_LATENCY_RATE (1000)      changes per second for the latency test
 #   BENCH_LATENCY_SECONDS (30)     how long the latency load runs
 #   BENCH_LATENCY_FLUSH (1s)       cdc2s3 --flush-interval for it
