@@ -66,6 +66,9 @@ type reader struct {
 	sentTxns   int64                // transactions handed to write
 	lastSent   pglogrepl.LSN
 	lastStatus time.Time
+	// sendingSince is when the server started sending after it last
+	// caught up; zero while it has nothing to send.
+	sendingSince time.Time
 
 	// Owned by write.
 	keyErr        error
@@ -94,6 +97,10 @@ type reader struct {
 	// server last reported, between transactions, that it had nothing
 	// more to send; -1 before that.
 	caughtUp atomic.Int64
+	// backlogDone is the number of transactions handed to write when the
+	// server last caught up after sending without pause for at least a
+	// quarter of FlushInterval (a backlog drained); -1 before that.
+	backlogDone atomic.Int64
 	ackedAt  atomic.Int64 // when the acknowledged position last moved (Unix ns)
 }
 
@@ -203,6 +210,7 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 	r.lastCommit, r.handed = st.Checkpoint, st.Checkpoint
 	r.wstate.Store(&writerState{handed: st.Checkpoint})
 	r.caughtUp.Store(-1)
+	r.backlogDone.Store(-1)
 	return r
 }
 
@@ -477,6 +485,10 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 			// and waits for WAL: tell write, which may flush at once.
 			if !r.inTxn && len(r.streams) == 0 {
 				r.caughtUp.Store(r.sentTxns)
+				if !r.sendingSince.IsZero() && time.Since(r.sendingSince) >= r.cfg.FlushInterval/4 {
+					r.backlogDone.Store(r.sentTxns)
+				}
+				r.sendingSince = time.Time{}
 				select {
 				case r.nudge <- struct{}{}:
 				default:
@@ -491,6 +503,9 @@ func (r *reader) handle(ctx context.Context, msg pgproto3.BackendMessage) error 
 				r.sendStatus(false)
 			}
 		case pglogrepl.XLogDataByteID:
+			if r.sendingSince.IsZero() {
+				r.sendingSince = time.Now()
+			}
 			xld, err := pglogrepl.ParseXLogData(m.Data[1:])
 			if err != nil {
 				return fmt.Errorf("parse xlogdata: %w", err)
@@ -855,12 +870,16 @@ func (r *reader) flushDue() bool {
 
 // caughtUpFlushDue reports whether to flush before the interval ends: the
 // server has nothing more to send, every transaction received is written,
-// and the batch holds at least a quarter of FlushSize. Waiting would not
-// make its files larger, only later (and the slot's WAL older); a trickle
-// of small transactions still waits for the interval, so it does not make
-// many small files.
+// and either the batch holds at least a quarter of FlushSize or the server
+// had been sending without pause for a quarter of FlushInterval (a backlog,
+// now drained). Waiting would not make the files larger, only later (and
+// the slot's WAL older); a trickle of small transactions still waits for
+// the interval, so it does not make many small files.
 func (r *reader) caughtUpFlushDue() bool {
-	return r.pendingBytes >= r.cfg.FlushSize/4 && r.caughtUp.Load() == r.processed && len(r.txns) == 0
+	if r.caughtUp.Load() != r.processed || len(r.txns) > 0 {
+		return false
+	}
+	return r.pendingBytes >= r.cfg.FlushSize/4 || (r.pendingBytes > 0 && r.backlogDone.Load() == r.processed)
 }
 
 // flush seals every open file and hands the batch to the uploader, waiting
