@@ -101,7 +101,7 @@ type reader struct {
 	// server last caught up after sending without pause for at least a
 	// quarter of FlushInterval (a backlog drained); -1 before that.
 	backlogDone atomic.Int64
-	ackedAt  atomic.Int64 // when the acknowledged position last moved (Unix ns)
+	ackedAt     atomic.Int64 // when the acknowledged position last moved (Unix ns)
 }
 
 // writerState is what write last published about its progress, so receive
