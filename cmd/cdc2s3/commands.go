@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/generate"
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/internal/scratch"
 	"github.com/cdc2s3/cdc2s3/internal/stream"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -37,7 +38,7 @@ func destFlags() []cli.Flag {
 		&cli.StringFlag{Name: "snapshot-chunk-size", Value: "64MB", Usage: "split tables into chunks of about this much heap and TOAST on disk, copied in parallel and retried one by one", EnvVars: env("SNAPSHOT_CHUNK_SIZE")},
 		&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: all tables)", EnvVars: env("TABLES")},
 		&cli.BoolFlag{Name: "arrays-as-text", Usage: "write array columns as PostgreSQL's array text instead of LIST", EnvVars: env("ARRAYS_AS_TEXT")},
-		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
+		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built; each process works in a directory of its own under it and removes those of cdc2s3 processes that died (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
 	}
 }
 
@@ -91,6 +92,12 @@ func runCommand(stop context.Context) *cli.Command {
 			if err != nil {
 				return err
 			}
+			tmp, err := openScratch(c, log)
+			if err != nil {
+				return err
+			}
+			defer tmp.Close()
+			cfg.TempDir = tmp.Path
 			// The first signal flushes; past the timeout the flush is
 			// abandoned, and a restart continues exactly all the same.
 			ctx, cancel := context.WithCancel(c.Context)
@@ -176,7 +183,12 @@ func snapshotCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o := snapshot.Options{MaxFileSize: maxFile, ChunkSize: chunkSize}
+			tmp, err := openScratch(c, log)
+			if err != nil {
+				return err
+			}
+			defer tmp.Close()
+			o := snapshot.Options{MaxFileSize: maxFile, ChunkSize: chunkSize, TempDir: tmp.Path}
 			if isTerminal(os.Stderr) {
 				// A redrawn display instead of progress log lines; other
 				// log lines print above it.
@@ -189,6 +201,19 @@ func snapshotCommand() *cli.Command {
 			return runSnapshot(c.Context, c, store, o, log)
 		},
 	}
+}
+
+// openScratch gives the process a directory of its own under --temp-dir,
+// after removing those of cdc2s3 processes that died without cleaning up.
+func openScratch(c *cli.Context, log *slog.Logger) (*scratch.Dir, error) {
+	d, removed, err := scratch.Open(c.String("temp-dir"))
+	for _, r := range removed {
+		log.Info("removed the temp files of a cdc2s3 process that ended without cleaning up", "dir", r.Path, "bytes", r.Bytes)
+	}
+	if err != nil {
+		return nil, cli.Exit(fmt.Errorf("%w: set --temp-dir to a directory this user may write", err), 2)
+	}
+	return d, nil
 }
 
 func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapshot.Options, log *slog.Logger) error {
@@ -225,7 +250,7 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapsh
 	start := time.Now()
 	log.Info("full load starting", "tables", len(jobs), "lsn", exp.LSN, "dest", store.String())
 	o.Snapshot, o.LSN, o.Time, o.Workers = exp.Name, exp.LSN, exp.Time, c.Int("snapshot-workers")
-	o.Compression, o.TempDir, o.Log = c.String("compression"), c.String("temp-dir"), log
+	o.Compression, o.Log = c.String("compression"), log
 	results, err := snapshot.Copy(ctx, c.String("source"), store, jobs, o)
 	if err != nil {
 		return err

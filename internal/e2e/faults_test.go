@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,4 +170,58 @@ func TestSlotLost(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'lost'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("a slot was created after all (%d, %v)", n, err)
 	}
+}
+
+// TestTempDirAfterKill kills the daemon with SIGKILL while it spools a
+// large transaction still in progress: the next start removes the dead
+// process's temp files and logs it, and a graceful stop leaves --temp-dir
+// empty.
+func TestTempDirAfterKill(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE big (id integer PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+	out, tmp := t.TempDir(), filepath.Join(t.TempDir(), "tmp")
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "tmpkill", "--flush-interval", "300ms", "--temp-dir", tmp}
+	d := start(t, args...)
+	waitConfirmed(t, conn, "tmpkill", 1, d, 2*time.Minute)
+
+	// A transaction left open: the server streams it (the test cluster's
+	// logical_decoding_work_mem is 64kB) and the daemon spools it to disk.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 100000) i`); err != nil {
+		t.Fatal(err)
+	}
+	var spools []string
+	for deadline := time.Now().Add(time.Minute); len(spools) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no spool file under %s within a minute\n%s", tmp, tail(d.out.String(), 20))
+		}
+		spools, _ = filepath.Glob(filepath.Join(tmp, "cdc2s3-scratch-*", "cdc2s3-spool-*"))
+	}
+	dead := filepath.Dir(spools[0])
+	d.kill()
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	d = start(t, args...)
+	waitConfirmed(t, conn, "tmpkill", currentLSN(t, conn), d, 2*time.Minute)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("the killed process's temp directory %s is still there (%v)", dead, err)
+	}
+	if !strings.Contains(d.out.String(), "removed the temp files of a cdc2s3 process") {
+		t.Errorf("the removal was not logged:\n%s", tail(d.out.String(), 20))
+	}
+	d.stop(t)
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("files left in --temp-dir after a graceful stop: %v", left)
+	}
+	compareTables(t, conn, out, [][2]string{{"public", "big"}})
+	checkNoDuplicates(t, out, [][2]string{{"public", "big"}})
 }
