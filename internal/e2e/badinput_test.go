@@ -130,6 +130,7 @@ func TestBadInput(t *testing.T) {
 	addRun("dest with credentials", pg, db, dsn, "s3://"+s3srv.AccessKey()+":"+s3srv.SecretKey()+"@bucket/x", nil, "AWS_ENDPOINT_URL_S3", "s3://bucket/prefix")
 	addRun("flush-size", pg, db, dsn, "", []string{"--flush-size", "abc"}, "--flush-size", "32MB")
 	addRun("compression", pg, db, dsn, "", []string{"--compression", "lz5"}, "--compression", "zstd, snappy or none")
+	addRun("temp-dir", pg, db, dsn, "", []string{"--temp-dir", "/etc/hostname/tmp"}, "--temp-dir", "directory this user may write")
 	addRun("log-level", pg, db, dsn, "", nil, "--log-level", "debug, info, warn or error")
 	cases[len(cases)-1].args = append([]string{"--log-level", "loud"}, cases[len(cases)-1].args...)
 	cases = append(cases, badCase{
@@ -146,6 +147,7 @@ func TestBadInput(t *testing.T) {
 	addSnapshot("dest ftp", dsn, "ftp://x", nil, `"ftp"`, "s3://bucket/prefix")
 	addSnapshot("dest file relative", dsn, "file://relative", nil, "file:///", "s3://bucket/prefix")
 	addSnapshot("compression", dsn, "", []string{"--compression", "lz5"}, "--compression", "zstd, snappy or none")
+	addSnapshot("temp-dir", dsn, "", []string{"--temp-dir", "/etc/hostname/tmp"}, "--temp-dir", "directory this user may write")
 	addSnapshot("log-level", dsn, "", nil, "--log-level", "debug, info, warn or error")
 	cases[len(cases)-1].args = append([]string{"--log-level", "loud"}, cases[len(cases)-1].args...)
 
@@ -200,6 +202,10 @@ func runBad(t *testing.T, args ...string) (stdout, stderr string, err error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, s3Env()...)
+	// A temp dir of its own: a start removes the temp directories of
+	// processes that died (other tests kill daemons) and logs it, a line
+	// that is not the error this test reads.
+	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()

@@ -114,8 +114,7 @@ func sweep(parent string) ([]Removed, error) {
 			}
 			defer release()
 		case strings.HasPrefix(e.Name(), newPrefix):
-			info, err := e.Info()
-			if err != nil || time.Since(info.ModTime()) < newMaxAge {
+			if !old(e) {
 				continue
 			}
 		default:
@@ -130,15 +129,26 @@ func sweep(parent string) ([]Removed, error) {
 	return removed, nil
 }
 
+// old reports whether directory e was last changed more than newMaxAge
+// ago.
+func old(e fs.DirEntry) bool {
+	info, err := e.Info()
+	return err == nil && time.Since(info.ModTime()) >= newMaxAge
+}
+
 // claim takes the lock of scratch directory path when no process holds
 // it; the caller keeps it until the directory is removed, so two sweeps do
 // not remove it at once.
 func claim(path string) (release func(), ok bool) {
 	f, err := os.OpenFile(filepath.Join(path, lockName), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		// A live directory always has its lock: this one is a partial
-		// removal.
-		return func() {}, true
+		// A live directory has its lock until its owner's Close removes
+		// it: this one is being removed, or was left half removed by a
+		// process that died in Close (removed once old).
+		if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) >= newMaxAge {
+			return func() {}, true
+		}
+		return nil, false
 	}
 	if err != nil {
 		return nil, false

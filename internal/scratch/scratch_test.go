@@ -77,14 +77,20 @@ func TestSweep(t *testing.T) {
 	// directory: removed once old, kept while it may still be in use.
 	oldNew := filepath.Join(parent, newPrefix+"old")
 	freshNew := filepath.Join(parent, newPrefix+"fresh")
-	for _, p := range []string{oldNew, freshNew} {
+	// Without a lock file: being removed by its owner's Close (kept), or
+	// left half removed long ago (removed).
+	closing := filepath.Join(parent, livePrefix+"closing")
+	halfGone := filepath.Join(parent, livePrefix+"halfgone")
+	for _, p := range []string{oldNew, freshNew, closing, halfGone} {
 		if err := os.Mkdir(p, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
 	past := time.Now().Add(-2 * newMaxAge)
-	if err := os.Chtimes(oldNew, past, past); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{oldNew, halfGone} {
+		if err := os.Chtimes(p, past, past); err != nil {
+			t.Fatal(err)
+		}
 	}
 	other := filepath.Join(parent, "not-ours")
 	if err := os.Mkdir(other, 0o700); err != nil {
@@ -97,7 +103,7 @@ func TestSweep(t *testing.T) {
 	}
 	got := paths(removed)
 	slices.Sort(got)
-	want := []string{deadDir, oldNew}
+	want := []string{deadDir, oldNew, halfGone}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("removed %v, want %v", got, want)
@@ -107,7 +113,7 @@ func TestSweep(t *testing.T) {
 			t.Errorf("removed %s with %d bytes, want 4096", r.Path, r.Bytes)
 		}
 	}
-	for _, p := range []string{liveDir, freshNew, other, d.Path} {
+	for _, p := range []string{liveDir, freshNew, closing, other, d.Path} {
 		if !exists(p) {
 			t.Errorf("%s was removed", p)
 		}
