@@ -73,6 +73,7 @@ type reader struct {
 	// Owned by write.
 	keyErr        error
 	tables        map[string]*table
+	counting      []*table // tables with counts not yet in the metrics
 	rows          []decoder.Row
 	processed     int64 // transactions written
 	sealed        []sealedFile
@@ -151,6 +152,10 @@ const (
 type table struct {
 	schema, name string
 	label        string // schema.name, for logs and metrics
+	// Changes and bytes written since the metrics were last told, which
+	// they are once per transaction rather than once per row.
+	opCounts   [len(countedOps)]int64
+	valueBytes int64
 	rel          *decoder.Relation
 	cols         []pqfile.Column
 	history      *lsnstore.History
@@ -279,6 +284,7 @@ func (r *reader) receive(ctx, stop context.Context) error {
 	wakeOnAbort := context.AfterFunc(ctx, r.wake)
 	defer wakeOnAbort()
 	defer r.repl.Conn().SetReadDeadline(time.Time{})
+	var armed time.Time // the read deadline last set
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -286,8 +292,13 @@ func (r *reader) receive(ctx, stop context.Context) error {
 		if stop.Err() != nil {
 			return r.shutdown(ctx)
 		}
-		// Wake up for the next status update.
-		r.repl.Conn().SetReadDeadline(r.lastStatus.Add(r.cfg.StatusInterval))
+		// Wake up for the next status update. The deadline is set only
+		// when it changes or a read timed out (a wake moves it to now):
+		// setting it costs a timer update, once per message otherwise.
+		if next := r.lastStatus.Add(r.cfg.StatusInterval); !next.Equal(armed) {
+			r.repl.Conn().SetReadDeadline(next)
+			armed = next
+		}
 		// A position made durable just before the deadline was set would
 		// not wake the read: report it now.
 		if r.ack() > r.lastSent {
@@ -304,13 +315,16 @@ func (r *reader) receive(ctx, stop context.Context) error {
 			if !pgconn.Timeout(err) {
 				return fmt.Errorf("replication stream: %w", err)
 			}
-		} else {
-			r.cfg.Metrics.lastReceive.Store(time.Now().UnixNano())
+			armed = time.Time{}
+		}
+		now := time.Now()
+		if err == nil {
+			r.cfg.Metrics.lastReceive.Store(now.UnixNano())
 			if err := r.handle(ctx, msg); err != nil {
 				return err
 			}
 		}
-		if time.Since(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
+		if now.Sub(r.lastStatus) >= r.cfg.StatusInterval || r.ack() > r.lastSent {
 			r.sendStatus(false)
 		}
 	}
@@ -660,6 +674,7 @@ func (r *reader) commit(ctx context.Context, each func(func([]byte) error) error
 		}
 		return nil
 	})
+	r.publishCounts()
 	if err != nil {
 		return err
 	}
@@ -691,9 +706,33 @@ func (r *reader) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) err
 	t.open.last = pos
 	n := t.open.w.Stats().Bytes - before
 	r.pendingBytes += n + 32
-	r.cfg.Metrics.changes.Inc(t.label, string(row.Op))
-	r.cfg.Metrics.bytes.Add(float64(n), t.label)
+	if t.opCounts == [len(countedOps)]int64{} && t.valueBytes == 0 {
+		r.counting = append(r.counting, t)
+	}
+	if i := strings.IndexByte(countedOps, row.Op); i >= 0 {
+		t.opCounts[i]++
+	}
+	t.valueBytes += n
 	return nil
+}
+
+// countedOps are the row operations, in the order of table.opCounts.
+const countedOps = "IUDT"
+
+// publishCounts adds the changes and bytes written since the last call to
+// the metrics.
+func (r *reader) publishCounts() {
+	m := r.cfg.Metrics
+	for _, t := range r.counting {
+		for i, n := range t.opCounts {
+			if n > 0 {
+				m.changes.Add(float64(n), t.label, countedOps[i:i+1])
+			}
+		}
+		m.bytes.Add(float64(t.valueBytes), t.label)
+		t.opCounts, t.valueBytes = [len(countedOps)]int64{}, 0
+	}
+	r.counting = r.counting[:0]
 }
 
 // table returns the output table of rel, handling a first sighting (load
