@@ -154,8 +154,8 @@ type table struct {
 	label        string // schema.name, for logs and metrics
 	// Changes and bytes written since the metrics were last told, which
 	// they are once per transaction rather than once per row.
-	opCounts   [len(countedOps)]int64
-	valueBytes int64
+	opCounts     [len(countedOps)]int64
+	valueBytes   int64
 	rel          *decoder.Relation
 	cols         []pqfile.Column
 	history      *lsnstore.History
