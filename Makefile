@@ -24,9 +24,10 @@ demo:
 tools:
 	bash scripts/tools.sh
 
-## test: install PostgreSQL 15 if needed, pre-build versitygw, vet, run every test
+## test: install PostgreSQL 15 if needed, pre-build versitygw, check formatting, vet, run every test
 test: tools
 	bash scripts/ensure-postgres.sh
+	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed (run make fmt): $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 
