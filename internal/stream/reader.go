@@ -632,11 +632,7 @@ func (r *reader) streamAdd(data []byte) error {
 	default:
 		return nil // origin and the like carry no rows
 	}
-	rec := make([]byte, 0, len(data))
-	rec = append(rec, data[1:5]...)
-	rec = append(rec, data[0])
-	rec = append(rec, data[5:]...)
-	return st.spool.add(rec)
+	return st.spool.addParts(data[1:5], data[0:1], data[5:])
 }
 
 // commit decodes the spooled transaction and appends its rows to the open

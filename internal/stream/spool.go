@@ -33,11 +33,18 @@ func newSpool(dir string, memLimit int) *spool {
 
 // add appends one message.
 func (s *spool) add(msg []byte) error {
+	return s.addParts(msg, nil, nil)
+}
+
+// addParts appends one message made of up to three parts, without the
+// caller building it in a buffer of its own first.
+func (s *spool) addParts(a, b, c []byte) error {
+	n := len(a) + len(b) + len(c)
 	s.count++
-	s.size += int64(len(msg))
-	if s.file == nil && len(s.mem)+len(msg)+4 <= s.memLimit {
-		s.mem = binary.BigEndian.AppendUint32(s.mem, uint32(len(msg)))
-		s.mem = append(s.mem, msg...)
+	s.size += int64(n)
+	if s.file == nil && len(s.mem)+n+4 <= s.memLimit {
+		s.mem = binary.BigEndian.AppendUint32(s.mem, uint32(n))
+		s.mem = append(append(append(s.mem, a...), b...), c...)
 		return nil
 	}
 	if s.file == nil {
@@ -52,12 +59,11 @@ func (s *spool) add(msg []byte) error {
 		s.mem = nil // the rest goes to the file
 	}
 	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(msg)))
-	if _, err := s.fw.Write(hdr[:]); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	if _, err := s.fw.Write(msg); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	binary.BigEndian.PutUint32(hdr[:], uint32(n))
+	for _, p := range [][]byte{hdr[:], a, b, c} {
+		if _, err := s.fw.Write(p); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
 	return nil
 }
