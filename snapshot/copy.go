@@ -305,7 +305,14 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	prog := c.table.prog
 	meta := pqfile.Meta{Op: 'I', CommitTime: o.Time.UnixMicro(), LSN: int64(o.LSN)}
-	var rows, bytes int64
+	// Progress is told every progressRows rows, not every row: its
+	// counters are shared by every worker.
+	const progressRows = 4096
+	var rows, bytes, told, toldBytes int64
+	tell := func() {
+		o.Progress.add(prog, rows-told, bytes-toldBytes)
+		told, toldBytes = rows, bytes
+	}
 	rd := newCopyRows(func(fields [][]byte, size int) error {
 		if len(job.Columns) == 0 {
 			fields = fields[:0]
@@ -315,7 +322,9 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 		}
 		rows++
 		bytes += int64(size)
-		o.Progress.add(prog, 1, int64(size))
+		if rows-told >= progressRows {
+			tell()
+		}
 		return nil
 	})
 	err := func() error {
@@ -327,7 +336,9 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 				beforeCopy(conn)
 			}
 			// Rows are parsed and written as they arrive, inside CopyTo.
-			if _, err := conn.PgConn().CopyTo(ctx, rd, copySQL(job, p.rel, p.rng)); err != nil {
+			_, err := conn.PgConn().CopyTo(ctx, rd, copySQL(job, p.rel, p.rng))
+			tell()
+			if err != nil {
 				return fmt.Errorf("copy: %w", err)
 			}
 			if err := rd.Close(); err != nil {
@@ -337,7 +348,7 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 		return out.seal()
 	}()
 	if err != nil {
-		o.Progress.add(prog, -rows, -bytes)
+		o.Progress.add(prog, -told, -toldBytes)
 		out.remove()
 		return nil, err
 	}
