@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // loadRun is one full-load measurement.
@@ -65,7 +63,6 @@ func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
 		return nil, err
 	}
 	b.say("   filled in %s: %s on disk", r.Fill.Round(time.Second), bytesIEC(r.TableBytes))
-	b.prewarm(ctx, c, r.TableBytes)
 
 	copyArgs := []string{b.psql, "-X", "-q", "-d", b.pg.DSN(db), "-c", "COPY public.items TO STDOUT"}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -230,31 +227,4 @@ func (b *bench) measure(ctx context.Context, what string, fn func() (usage, erro
 		}
 		b.say("   %s: other processes used %.1f CPU s during it; measuring again", what, u.Other.Seconds())
 	}
-}
-
-// prewarm loads the table into shared_buffers, where it stays for every
-// run: the page cache does not on this VM (its kernel pages out what is
-// left idle for a few seconds), and a table read from the virtual disk made
-// both COPY and cdc2s3 vary by 20% from run to run. Without pg_prewarm, or
-// with a table larger than shared_buffers, the runs read it as they can.
-func (b *bench) prewarm(ctx context.Context, c *pgx.Conn, tableBytes int64) {
-	var shared int64
-	if err := c.QueryRow(ctx, "SELECT setting::bigint * current_setting('block_size')::bigint FROM pg_settings WHERE name = 'shared_buffers'").Scan(&shared); err != nil {
-		b.warn("shared_buffers: %v", err)
-		return
-	}
-	if tableBytes > shared*3/4 {
-		b.warn("the table (%s) does not fit in shared_buffers (%s): runs read it from the page cache or the disk", bytesIEC(tableBytes), bytesIEC(shared))
-		return
-	}
-	var blocks int64
-	_, err := c.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-	if err == nil {
-		err = c.QueryRow(ctx, "SELECT pg_prewarm('public.items')").Scan(&blocks)
-	}
-	if err != nil {
-		b.warn("pg_prewarm: %v; runs read the table from the page cache or the disk", err)
-		return
-	}
-	b.say("   loaded into shared_buffers: %s blocks", thousands(blocks))
 }

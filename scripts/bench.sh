@@ -107,16 +107,13 @@ port=$(free_port)
 # checkpoints for the whole backlog, no autovacuum running mid-measurement
 # (the bench vacuums what it reads). logical_decoding_work_mem stays at its
 # default (64MB), so large transactions spill in the walsender as they
-# would in production. shared_buffers holds the full-load table (about
-# 1 GiB at 5,000,000 rows), which the bench loads into it with pg_prewarm:
-# this VM's kernel pages out page cache left idle for a few seconds
-# (DAMON), so without it every run read the table from the virtual disk.
+# would in production.
 pg_cluster_init "$tmp" "$port" <<EOF
 max_replication_slots = 16
 max_wal_senders = 16
 fsync = off
 full_page_writes = off
-shared_buffers = 2GB
+shared_buffers = 256MB
 max_wal_size = 16GB
 checkpoint_timeout = 30min
 autovacuum = off
