@@ -106,22 +106,24 @@ func sweep(parent string) ([]Removed, error) {
 			continue
 		}
 		path := filepath.Join(parent, e.Name())
+		release := func() {}
 		switch {
 		case strings.HasPrefix(e.Name(), livePrefix):
-			release, ok := claim(path)
-			if !ok {
+			var ok bool
+			if release, ok = claim(path); !ok {
 				continue
 			}
-			defer release()
 		case strings.HasPrefix(e.Name(), newPrefix):
-			if !old(e) {
+			if !old(path) {
 				continue
 			}
 		default:
 			continue
 		}
 		n := size(path)
-		if err := os.RemoveAll(path); err != nil {
+		err := os.RemoveAll(path)
+		release()
+		if err != nil {
 			return removed, fmt.Errorf("--temp-dir: remove %s left by a process that died: %w", path, err)
 		}
 		removed = append(removed, Removed{Path: path, Bytes: n})
@@ -129,26 +131,22 @@ func sweep(parent string) ([]Removed, error) {
 	return removed, nil
 }
 
-// old reports whether directory e was last changed more than newMaxAge
-// ago.
-func old(e fs.DirEntry) bool {
-	info, err := e.Info()
+// old reports whether path was last changed more than newMaxAge ago.
+func old(path string) bool {
+	info, err := os.Stat(path)
 	return err == nil && time.Since(info.ModTime()) >= newMaxAge
 }
 
 // claim takes the lock of scratch directory path when no process holds
-// it; the caller keeps it until the directory is removed, so two sweeps do
-// not remove it at once.
+// it; the caller releases it once the directory is removed, so two sweeps
+// do not remove it at once.
 func claim(path string) (release func(), ok bool) {
 	f, err := os.OpenFile(filepath.Join(path, lockName), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		// A live directory has its lock until its owner's Close removes
 		// it: this one is being removed, or was left half removed by a
 		// process that died in Close (removed once old).
-		if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) >= newMaxAge {
-			return func() {}, true
-		}
-		return nil, false
+		return func() {}, old(path)
 	}
 	if err != nil {
 		return nil, false
