@@ -67,7 +67,7 @@ func runCommand(stop context.Context) *cli.Command {
 			sourceFlag(),
 			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
 			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
-			&cli.DurationFlag{Name: "flush-interval", Value: stream.DefaultFlushInterval, Usage: "seal and upload open files at least this often", EnvVars: env("FLUSH_INTERVAL")},
+			&cli.DurationFlag{Name: "flush-interval", Value: stream.DefaultFlushInterval, Usage: "seal and upload open files at least this often (sooner when the stream catches up after a backlog)", EnvVars: env("FLUSH_INTERVAL")},
 			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending (a quarter of it once the stream is caught up)", EnvVars: env("FLUSH_SIZE")},
 			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: stream.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
