@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +47,9 @@ type config struct {
 	// StreamRepeat is how many times cdc2s3 drains the backlog into each
 	// destination (each from a slot of its own); the fastest is the figure.
 	StreamRepeat int
+	// Transports are how the clients reach PostgreSQL ("tcp", "unix"):
+	// phase B runs once over each, every other phase over the first.
+	Transports []string
 
 	LatencyRate     int
 	LatencyTxnRows  int
@@ -81,7 +85,8 @@ func main() {
 
 func run() error {
 	b := &bench{start: time.Now()}
-	flag.StringVar(&b.pg.Host, "pg-host", "", "PostgreSQL host or unix socket directory")
+	flag.StringVar(&b.pg.TCP, "pg-tcp", "127.0.0.1", "PostgreSQL's TCP address (password: PGPASSWORD)")
+	flag.StringVar(&b.pg.Socket, "pg-socket", "", "PostgreSQL's unix socket directory")
 	flag.StringVar(&b.pg.Port, "pg-port", "5432", "PostgreSQL port")
 	flag.StringVar(&b.pg.User, "pg-user", "postgres", "PostgreSQL superuser")
 	flag.StringVar(&b.pg.BinDir, "pg-bin", "/usr/lib/postgresql/15/bin", "directory of psql and pg_recvlogical")
@@ -96,9 +101,10 @@ func run() error {
 	if err := b.cfg.fromEnv(); err != nil {
 		return err
 	}
-	if b.pg.Host == "" || b.cfg.Work == "" {
-		return errors.New("-pg-host and -work are required: run it through scripts/bench.sh (make bench)")
+	if b.pg.Socket == "" || b.cfg.Work == "" {
+		return errors.New("-pg-socket and -work are required: run it through scripts/bench.sh (make bench)")
 	}
+	b.pg.Transport = b.cfg.Transports[0]
 	if b.cfg.Phases["stream"] || b.cfg.Phases["latency"] {
 		if b.s3.Endpoint == "" || b.s3.Access == "" {
 			return errors.New("-s3-endpoint, BENCH_S3_ACCESS_KEY and BENCH_S3_SECRET_KEY are required for the stream and latency phases")
@@ -135,9 +141,15 @@ func run() error {
 		}
 	}
 	if b.cfg.Phases["stream"] {
-		if res.Stream, err = b.runStream(ctx); err != nil {
-			return fmt.Errorf("streaming: %w", err)
+		for _, t := range b.cfg.Transports {
+			b.pg.Transport = t
+			s, err := b.runStream(ctx)
+			if err != nil {
+				return fmt.Errorf("streaming over %s: %w", transports[t], err)
+			}
+			res.Stream = append(res.Stream, s)
 		}
+		b.pg.Transport = b.cfg.Transports[0]
 	}
 	if b.cfg.Phases["latency"] {
 		for _, d := range []*dest{localDest(filepath.Join(b.cfg.Work, "latency-local")), b.s3.dest("latency")} {
@@ -202,7 +214,7 @@ func (c *config) fromEnv() error {
 		return d
 	}
 	for _, name := range []string{"BENCH_SNAPSHOT_ROWS", "BENCH_SNAPSHOT_WORKERS", "BENCH_SNAPSHOT_COMPRESSIONS", "BENCH_CHANGES", "BENCH_TXN_SIZE", "BENCH_LATENCY_RATE",
-		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT"} {
+		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT", "BENCH_TRANSPORTS"} {
 		if os.Getenv(name) != "" {
 			c.Custom = append(c.Custom, name)
 		}
@@ -231,6 +243,13 @@ func (c *config) fromEnv() error {
 		if s = strings.TrimSpace(s); s != "" && s != "-" {
 			c.SnapshotCompressions = append(c.SnapshotCompressions, s)
 		}
+	}
+	for _, t := range strings.Split(envOr("BENCH_TRANSPORTS", "tcp,unix"), ",") {
+		if t = strings.TrimSpace(t); transports[t] == "" || slices.Contains(c.Transports, t) {
+			errs = append(errs, fmt.Errorf("BENCH_TRANSPORTS: %q is not tcp or unix, or is named twice", t))
+			continue
+		}
+		c.Transports = append(c.Transports, t)
 	}
 	c.Phases = map[string]bool{}
 	for _, p := range strings.Split(envOr("BENCH_PHASES", "load,stream,latency,bigtxn"), ",") {
@@ -275,8 +294,10 @@ func (b *bench) warn(format string, args ...any) {
 	b.say("WARNING: %s", s)
 }
 
+// logPath is where process name logs; the name carries the transport,
+// since phase B runs once per transport with the same process names.
 func (b *bench) logPath(name string) string {
-	return filepath.Join(b.cfg.Work, "logs", name+".log")
+	return filepath.Join(b.cfg.Work, "logs", name+"-"+b.pg.Transport+".log")
 }
 
 // tempDir is cdc2s3's --temp-dir: spooled transactions and files being

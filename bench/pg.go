@@ -48,15 +48,30 @@ BEGIN
 END
 $$`
 
-// pgEnv is how to reach the throwaway server.
+// pgEnv is how to reach the throwaway server: over TCP (a loopback
+// address, with the password in PGPASSWORD, which every client here
+// reads from the environment) or over its Unix socket.
 type pgEnv struct {
-	Host, Port, User string
-	BinDir           string
+	TCP, Socket, Port, User string
+	BinDir                  string
+	// Transport is how the next connections go: "tcp" or "unix".
+	Transport string
 }
 
-// DSN returns a key=value connection string for database db.
+// transports are the values of pgEnv.Transport, described.
+var transports = map[string]string{
+	"tcp":  "TCP on the loopback interface",
+	"unix": "a Unix socket",
+}
+
+// DSN returns a key=value connection string for database db over
+// e.Transport (no password: the clients read PGPASSWORD).
 func (e pgEnv) DSN(db string) string {
-	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable", e.Host, e.Port, e.User, db)
+	host := e.Socket
+	if e.Transport == "tcp" {
+		host = e.TCP
+	}
+	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable", host, e.Port, e.User, db)
 }
 
 func (e pgEnv) connect(ctx context.Context, db string) (*pgx.Conn, error) {

@@ -14,7 +14,7 @@ type results struct {
 	Config   config
 	Machine  machine
 	Load     *loadResult
-	Stream   *streamResult
+	Stream   []*streamResult // one per transport
 	Latency  []*latencyRun
 	BigTxn   *streamResult
 	Elapsed  time.Duration
@@ -112,6 +112,9 @@ func secsOf(u usage) string {
 
 const contendedNote = "† other processes on the machine used more than a tenth of a CPU during this measurement (see the other-load column): treat it with care."
 
+// transport describes how the clients reached PostgreSQL.
+func (s *streamResult) transport() string { return transports[s.Transport] }
+
 // baseline is the faster pg_recvlogical drain of a backlog.
 func (s *streamResult) baseline() time.Duration {
 	var best time.Duration
@@ -165,7 +168,7 @@ func (r *results) anyContended() bool {
 			all = append(all, s.Usage)
 		}
 	}
-	for _, s := range []*streamResult{r.Stream, r.BigTxn} {
+	for _, s := range append(slices.Clone(r.Stream), r.BigTxn) {
 		if s != nil {
 			for _, d := range s.Runs {
 				all = append(all, d.Usage)
@@ -196,7 +199,7 @@ func (r *results) verdicts() []verdict {
 				targetLoadRatio, x, secs(s.Usage.Wall), secs(l.Copy.Usage.Wall), thousands(l.Rows))})
 		}
 	}
-	if s := r.Stream; s != nil {
+	for _, s := range r.Stream {
 		base := s.baseline()
 		var v1 time.Duration
 		for _, d := range s.Runs {
@@ -222,8 +225,8 @@ func (r *results) verdicts() []verdict {
 		for _, k := range kinds {
 			d := fastest[k]
 			x := d.Drain.Seconds() / base.Seconds()
-			text := fmt.Sprintf("drain into %s ≤ %.2f× pg_recvlogical: %.2f× (%s s vs %s s, %s changes)",
-				d.Kind, targetDrainRatio, x, secs(d.Drain), secs(base), thousands(s.Changes))
+			text := fmt.Sprintf("drain into %s over %s ≤ %.2f× pg_recvlogical: %.2f× (%s s vs %s s, %s changes)",
+				d.Kind, s.transport(), targetDrainRatio, x, secs(d.Drain), secs(base), thousands(s.Changes))
 			if v1 > 0 {
 				text += fmt.Sprintf("; against the issue's proto_version=1 command (%s s): %.2f×", secs(v1), d.Drain.Seconds()/v1.Seconds())
 			}
@@ -257,9 +260,9 @@ func (r *results) text() string {
 	if l := r.Load; l != nil {
 		fmt.Fprintf(&sb, "\nA. Full load: %s rows, table %s on disk\n%s", thousands(l.Rows), bytesIEC(l.TableBytes), r.loadTable().text())
 	}
-	if s := r.Stream; s != nil {
-		fmt.Fprintf(&sb, "\nB. Streaming backlog: %s changes (%s inserts in 1 transaction, %s updates in transactions of %d), %s of WAL\n   pg_recvlogical with cdc2s3's options (-o %s) first and last; the faster is the baseline; cdc2s3's fastest run into each destination is its figure\n%s",
-			thousands(s.Changes), thousands(s.Inserts), thousands(s.Updates), s.TxnSize, bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).text())
+	for _, s := range r.Stream {
+		fmt.Fprintf(&sb, "\nB. Streaming backlog over %s: %s changes (%s inserts in 1 transaction, %s updates in transactions of %d), %s of WAL\n   pg_recvlogical with cdc2s3's options (-o %s) first and last; the faster is the baseline; cdc2s3's fastest run into each destination is its figure\n%s",
+			s.transport(), thousands(s.Changes), thousands(s.Inserts), thousands(s.Updates), s.TxnSize, bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).text())
 	}
 	if len(r.Latency) > 0 {
 		fmt.Fprintf(&sb, "\nC. Commit-to-visible latency, %d changes/s for %s (listing every %s)\n%s",
@@ -301,6 +304,11 @@ func (r *results) markdown() string {
 	fmt.Fprintf(&sb, "- %s; %s\n", m.Postgres, m.PGSettings)
 	fmt.Fprintf(&sb, "- cdc2s3 %s, built with %s\n", m.CDC2S3, m.Go)
 	c := r.Config
+	fmt.Fprintf(&sb, "- Connections (BENCH_TRANSPORTS=%s): every client reaches PostgreSQL over %s", strings.Join(c.Transports, ","), transports[c.Transports[0]])
+	if len(c.Transports) > 1 {
+		fmt.Fprintf(&sb, "; the backlog of phase B is also drained over %s", transports[c.Transports[1]])
+	}
+	sb.WriteString("\n")
 	fmt.Fprintf(&sb, "- Sizes: BENCH_SNAPSHOT_ROWS=%d, BENCH_SNAPSHOT_WORKERS=%s, BENCH_SNAPSHOT_COMPRESSIONS=%s, BENCH_CHANGES=%d, BENCH_TXN_SIZE=%d, BENCH_LATENCY_RATE=%d, BENCH_LATENCY_SECONDS=%s, BENCH_LATENCY_FLUSH=%s, BENCH_BIGTXN_ROWS=%d\n",
 		c.SnapshotRows, joinInts(c.SnapshotWorkers), strings.Join(c.SnapshotCompressions, ","), c.Changes, c.TxnSize, c.LatencyRate, c.LatencyDuration, c.LatencyFlush, c.BigTxnRows)
 	sb.WriteString("\n### Targets\n\n")
@@ -313,12 +321,12 @@ func (r *results) markdown() string {
 	if l := r.Load; l != nil {
 		fmt.Fprintf(&sb, "\n### A. Full load (issue 4)\n\n%s rows, %s on disk (table and index).\n\n%s", thousands(l.Rows), bytesIEC(l.TableBytes), r.loadTable().markdown())
 	}
-	if s := r.Stream; s != nil {
-		fmt.Fprintf(&sb, "\n### B. Draining a backlog (issue 5)\n\n%s changes: %s inserts in one transaction, then %s single-row updates in transactions of %d; %s of WAL. "+
+	for _, s := range r.Stream {
+		fmt.Fprintf(&sb, "\n### B. Draining a backlog over %s (issue 5)\n\n%s changes: %s inserts in one transaction, then %s single-row updates in transactions of %d; %s of WAL. "+
 			"pg_recvlogical asks for the pgoutput options cdc2s3 asks for (`-o %s`), once before and once after the cdc2s3 drains; the faster of the two is the baseline. "+
 			"cdc2s3 drains into each destination as many times as `BENCH_STREAM_REPEAT` says, each from a slot of its own; the fastest run into each is its figure. "+
 			"The `proto_version=1` row is the issue's command as written.\n\n%s",
-			thousands(s.Changes), thousands(s.Inserts), thousands(s.Updates), s.TxnSize, bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).markdown())
+			s.transport(), thousands(s.Changes), thousands(s.Inserts), thousands(s.Updates), s.TxnSize, bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).markdown())
 	}
 	if len(r.Latency) > 0 {
 		fmt.Fprintf(&sb, "\n### C. Commit-to-visible latency\n\n%d changes/s in transactions of %d for %s; the destination listed every %s.\n\n%s",

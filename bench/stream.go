@@ -48,6 +48,7 @@ type streamResult struct {
 	WALBytes                  uint64
 	Target                    pglogrepl.LSN
 	Options                   []string // cdc2s3's pgoutput options, which the baseline uses too
+	Transport                 string   // how the clients reached PostgreSQL: "tcp" or "unix"
 	Runs                      []drainRun
 }
 
@@ -57,11 +58,11 @@ type streamResult struct {
 // from its own slot created before the backlog.
 func (b *bench) runStream(ctx context.Context) (*streamResult, error) {
 	const db = "bench_stream"
-	r := &streamResult{Changes: b.cfg.Changes, TxnSize: b.cfg.TxnSize}
+	r := &streamResult{Changes: b.cfg.Changes, TxnSize: b.cfg.TxnSize, Transport: b.pg.Transport}
 	r.Inserts = r.Changes * 8 / 10
 	r.Updates = r.Changes - r.Inserts
-	b.say("B. streaming: backlog of %s changes (%s inserts in one transaction, %s single-row updates in transactions of %d)",
-		thousands(r.Changes), thousands(r.Inserts), thousands(r.Updates), r.TxnSize)
+	b.say("B. streaming over %s: backlog of %s changes (%s inserts in one transaction, %s single-row updates in transactions of %d)",
+		r.transport(), thousands(r.Changes), thousands(r.Inserts), thousands(r.Updates), r.TxnSize)
 	c, err := b.pg.createDB(ctx, db)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func (b *bench) runStream(ctx context.Context) (*streamResult, error) {
 		locals = append(locals, local)
 		consumers = append(consumers,
 			consumer{fmt.Sprintf("bench_local_%d", i), label, local},
-			consumer{fmt.Sprintf("bench_s3_%d", i), label, b.s3.dest(fmt.Sprintf("stream-%d", i))})
+			consumer{fmt.Sprintf("bench_s3_%d", i), label, b.s3.dest(fmt.Sprintf("stream-%s-%d", b.pg.Transport, i))})
 	}
 	// First starts: each creates its slot (and the first one the
 	// publication) with a full load of the still empty table.
@@ -187,7 +188,7 @@ func (b *bench) endBacklog(ctx context.Context, c *pgx.Conn, r *streamResult, fr
 // memory on a transaction far larger than its in-memory spool.
 func (b *bench) runBigTxn(ctx context.Context) (*streamResult, error) {
 	const db = "bench_bigtxn"
-	r := &streamResult{Changes: b.cfg.BigTxnRows + 1, Inserts: b.cfg.BigTxnRows, Updates: 1, TxnSize: int(b.cfg.BigTxnRows)}
+	r := &streamResult{Changes: b.cfg.BigTxnRows + 1, Inserts: b.cfg.BigTxnRows, Updates: 1, TxnSize: int(b.cfg.BigTxnRows), Transport: b.pg.Transport}
 	b.say("D. one transaction of %s inserted rows", thousands(r.Inserts))
 	c, err := b.pg.createDB(ctx, db)
 	if err != nil {
@@ -359,7 +360,7 @@ func (b *bench) startPerf(p *proc, name string) *proc {
 		return nil
 	}
 	pp, err := startProc("perf record", b.logPath(name+"-perf"), nil, nil,
-		perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(p.pid()), "-o", filepath.Join(b.cfg.Work, name+".perf.data"))
+		perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(p.pid()), "-o", filepath.Join(b.cfg.Work, name+"-"+b.pg.Transport+".perf.data"))
 	if err != nil {
 		b.warn("BENCH_PERF: %v", err)
 		return nil
@@ -387,7 +388,7 @@ func (b *bench) stopPerf(ctx context.Context, pp *proc, name string) string {
 	defer f.Close()
 	if _, err := runProc(ctx, "perf report", b.logPath(name+"-perf-report"), nil, f,
 		pp.cmd.Path, "report", "--stdio", "--no-children", "--sort", "symbol", "--percent-limit", "0.5",
-		"-g", "none", "-i", filepath.Join(b.cfg.Work, name+".perf.data")); err != nil {
+		"-g", "none", "-i", filepath.Join(b.cfg.Work, name+"-"+b.pg.Transport+".perf.data")); err != nil {
 		b.warn("BENCH_PERF: %v", err)
 		return ""
 	}

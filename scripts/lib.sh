@@ -81,6 +81,23 @@ pg_cluster_init() {
 	} | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
 }
 
+# pg_cluster_tcp DIR: after pg_cluster_init, make the cluster also listen
+# on 127.0.0.1 (the port stays the same), where every connection needs the
+# password (scram-sha-256) that pg_cluster_password sets once it runs.
+pg_cluster_tcp() {
+	printf 'host    all          all   127.0.0.1/32   scram-sha-256\nhost    replication  all   127.0.0.1/32   scram-sha-256\n' |
+		as_pg tee -a "$1/data/pg_hba.conf" >/dev/null
+	printf "listen_addresses = '127.0.0.1'\n" | as_pg tee -a "$1/data/postgresql.conf" >/dev/null
+}
+
+# pg_cluster_password DIR PORT PASSWORD sets the postgres role's password
+# over the Unix socket (on stdin, so it is in no process's arguments).
+pg_cluster_password() {
+	printf "ALTER ROLE postgres PASSWORD '%s'\n" "$3" |
+		"$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d postgres -f - >/dev/null ||
+		die "could not set the postgres role's password"
+}
+
 # pg_cluster_start DIR and pg_cluster_stop DIR start and stop it.
 pg_cluster_start() {
 	(cd "$1" && as_pg "$pg_bin/pg_ctl" -D "$1/data" -l "$1/postgres.log" -w -t 60 start >/dev/null) ||
