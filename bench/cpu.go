@@ -23,8 +23,10 @@ var accounted struct {
 type cpuSnap struct {
 	machine time.Duration // busy time of the whole machine
 	server  time.Duration // the cluster: postmaster with live and reaped children
-	s3      time.Duration
-	self    time.Duration // this program
+	// serverSys is the part of server spent in the kernel (system time).
+	serverSys time.Duration
+	s3        time.Duration
+	self      time.Duration // this program
 }
 
 func takeSnap() cpuSnap {
@@ -38,25 +40,26 @@ func takeSnap() cpuSnap {
 		}
 	}
 	if pm := accounted.postmaster; pm > 0 {
-		s.server = serverCPU(strconv.Itoa(pm), pm)
+		s.server, s.serverSys = serverCPU(strconv.Itoa(pm), pm)
 	}
 	return s
 }
 
-// serverCPU returns the CPU time of the cluster: the postmaster's own,
-// its reaped children's (in its children times) and its live children's.
+// serverCPU returns the CPU time of the cluster, and the system part of
+// it: the postmaster's own, its reaped children's (in its children times)
+// and its live children's.
 // A backend reaped while /proc is being scanned would be in neither the
 // children times read before the scan nor the scan, and one reaped after
 // it would be in both, so the postmaster is read before and after the scan
 // and the scan is repeated until nothing was reaped meanwhile.
-func serverCPU(pid string, pm int) time.Duration {
-	var total time.Duration
+func serverCPU(pid string, pm int) (total, sys time.Duration) {
 	for range 20 {
 		before, ok := readStat(pid)
 		if !ok {
-			return 0
+			return 0, 0
 		}
 		total = before.cpu + before.children
+		sys = before.sys + before.childrenSys
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
 			if e.Name()[0] < '0' || e.Name()[0] > '9' {
@@ -64,13 +67,14 @@ func serverCPU(pid string, pm int) time.Duration {
 			}
 			if st, ok := readStat(e.Name()); ok && st.ppid == pm {
 				total += st.cpu
+				sys += st.sys
 			}
 		}
 		if after, ok := readStat(pid); ok && after.children == before.children {
-			return total
+			return total, sys
 		}
 	}
-	return total
+	return total, sys
 }
 
 // foreign returns the CPU time between two readings that none of the
@@ -85,6 +89,8 @@ type procStat struct {
 	ppid     int
 	cpu      time.Duration // utime + stime
 	children time.Duration // cutime + cstime: waited-for children
+	// sys and childrenSys are the system parts: stime and cstime.
+	sys, childrenSys time.Duration
 }
 
 func readStat(pid string) (procStat, bool) {
@@ -106,9 +112,11 @@ func readStat(pid string) (procStat, bool) {
 	}
 	n := func(k int) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
 	return procStat{
-		ppid:     int(n(1)),
-		cpu:      time.Duration(n(11)+n(12)) * clockTick,
-		children: time.Duration(n(13)+n(14)) * clockTick,
+		ppid:        int(n(1)),
+		cpu:         time.Duration(n(11)+n(12)) * clockTick,
+		children:    time.Duration(n(13)+n(14)) * clockTick,
+		sys:         time.Duration(n(12)) * clockTick,
+		childrenSys: time.Duration(n(14)) * clockTick,
 	}, true
 }
 

@@ -27,6 +27,10 @@ type usage struct {
 	// Server is the CPU time the PostgreSQL cluster used meanwhile (its
 	// backends and walsenders).
 	Server time.Duration
+	// ServerSys is the part of Server spent in the kernel: over loopback
+	// TCP it includes the receiving side's TCP work, done in the sender's
+	// time.
+	ServerSys time.Duration
 	// Other is the CPU time used meanwhile by processes that have nothing
 	// to do with the measurement: other people's work on a shared machine.
 	Other time.Duration
@@ -93,6 +97,7 @@ func startProc(name, logPath string, env []string, stdout io.Writer, argv ...str
 			p.usage.MaxRSS = ru.Maxrss * 1024
 		}
 		p.usage.Server = snap1.server - p.snap0.server
+		p.usage.ServerSys = snap1.serverSys - p.snap0.serverSys
 		p.usage.Other = foreign(p.snap0, snap1, p.usage.CPU())
 		procs.Lock()
 		delete(procs.live, p)

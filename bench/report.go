@@ -127,7 +127,7 @@ func (s *streamResult) baseline() time.Duration {
 }
 
 func drainTable(s *streamResult) *table {
-	t := &table{head: []string{"consumer", "drain s", "changes/s", "× pg_recvlogical", "slot confirmed s", "process CPU s", "CPU s per M changes", "PostgreSQL CPU s", "peak RSS", "CDC files", "file size min / median / max", "total", "other load CPU s"}}
+	t := &table{head: []string{"consumer", "drain s", "changes/s", "× pg_recvlogical", "slot confirmed s", "process CPU s", "CPU s per M changes", "PostgreSQL CPU s", "of it system", "peak RSS", "CDC files", "file size min / median / max", "total", "other load CPU s"}}
 	base := s.baseline()
 	for _, r := range s.Runs {
 		files, sizes, total, acked := "-", "-", "-", "-"
@@ -141,7 +141,7 @@ func drainTable(s *streamResult) *table {
 			drain += " †"
 		}
 		t.add(r.Name, drain, rate(s.Changes, r.Drain), ratio(r.Drain, base), acked, secs(r.Usage.CPU()),
-			fmt.Sprintf("%.2f", r.Usage.CPU().Seconds()/float64(s.Changes)*1e6), secs(r.Usage.Server),
+			fmt.Sprintf("%.2f", r.Usage.CPU().Seconds()/float64(s.Changes)*1e6), secs(r.Usage.Server), secs(r.Usage.ServerSys),
 			bytesIEC(r.Usage.MaxRSS), files, sizes, total, secs(r.Usage.Other))
 	}
 	return t

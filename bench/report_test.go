@@ -70,3 +70,22 @@ time=2026-11-22T05:30:12.482Z level=INFO msg=uploaded files=1 rows=20000 lsn=0/3
 		t.Error("uploadedAt found a line past the last upload")
 	}
 }
+
+func TestReadStatSelf(t *testing.T) {
+	// Burn some CPU in user and system time so both counters move.
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		os.Getpid()
+		_, _ = os.Stat("/proc/self")
+	}
+	st, ok := readStat("self")
+	if !ok {
+		t.Fatal("readStat(self) failed")
+	}
+	if st.ppid != os.Getppid() {
+		t.Errorf("ppid = %d, want %d: fields misread", st.ppid, os.Getppid())
+	}
+	if st.cpu <= 0 || st.sys > st.cpu || st.childrenSys > st.children {
+		t.Errorf("cpu %v, sys %v, children %v, childrenSys %v: want 0 < cpu, sys <= cpu, childrenSys <= children", st.cpu, st.sys, st.children, st.childrenSys)
+	}
+}
