@@ -40,9 +40,10 @@ kill_pid() {
 	return 0
 }
 
-# free_port picks a port nothing listens on. The clusters listen only on a
-# unix socket in a private dir, so the port merely names the socket, but a
-# free one keeps a later `listen_addresses` change from clashing.
+# free_port picks a port nothing listens on. The demo's cluster listens
+# only on a unix socket in a private dir, where the port merely names the
+# socket; the bench's also listens on 127.0.0.1 (pg_cluster_tcp) on the
+# same port, so it must be free there.
 free_port() {
 	local port
 	for _ in $(seq 50); do
@@ -72,7 +73,7 @@ pg_cluster_init() {
 		show_log initdb "$dir/initdb.log"
 		die "initdb failed"
 	}
-	printf '# written by scripts/%s: unix socket only\nlocal   all          all   trust\nlocal   replication  all   trust\n' "$script" |
+	printf '# written by scripts/%s: the unix socket, trusted\nlocal   all          all   trust\nlocal   replication  all   trust\n' "$script" |
 		as_pg tee "$dir/data/pg_hba.conf" >/dev/null
 	{
 		printf '\n# written by scripts/%s\n' "$script"
@@ -85,7 +86,7 @@ pg_cluster_init() {
 # on 127.0.0.1 (the port stays the same), where every connection needs the
 # password (scram-sha-256) that pg_cluster_password sets once it runs.
 pg_cluster_tcp() {
-	printf 'host    all          all   127.0.0.1/32   scram-sha-256\nhost    replication  all   127.0.0.1/32   scram-sha-256\n' |
+	printf '# 127.0.0.1 with a password\nhost    all          all   127.0.0.1/32   scram-sha-256\nhost    replication  all   127.0.0.1/32   scram-sha-256\n' |
 		as_pg tee -a "$1/data/pg_hba.conf" >/dev/null
 	printf "listen_addresses = '127.0.0.1'\n" | as_pg tee -a "$1/data/postgresql.conf" >/dev/null
 }
