@@ -352,6 +352,12 @@ func (b *bench) drainDaemon(ctx context.Context, db, slot string, d *dest, targe
 	return run, nil
 }
 
+// perfData is where perf record writes the profile of process name (named
+// like its log, with the transport).
+func (b *bench) perfData(name string) string {
+	return filepath.Join(b.cfg.Work, name+"-"+b.pg.Transport+".perf.data")
+}
+
 // startPerf samples a process's stacks with perf, when perf is installed.
 func (b *bench) startPerf(p *proc, name string) *proc {
 	perf, err := exec.LookPath("perf")
@@ -360,7 +366,7 @@ func (b *bench) startPerf(p *proc, name string) *proc {
 		return nil
 	}
 	pp, err := startProc("perf record", b.logPath(name+"-perf"), nil, nil,
-		perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(p.pid()), "-o", filepath.Join(b.cfg.Work, name+"-"+b.pg.Transport+".perf.data"))
+		perf, "record", "-F", "499", "-g", "-p", strconv.Itoa(p.pid()), "-o", b.perfData(name))
 	if err != nil {
 		b.warn("BENCH_PERF: %v", err)
 		return nil
@@ -388,7 +394,7 @@ func (b *bench) stopPerf(ctx context.Context, pp *proc, name string) string {
 	defer f.Close()
 	if _, err := runProc(ctx, "perf report", b.logPath(name+"-perf-report"), nil, f,
 		pp.cmd.Path, "report", "--stdio", "--no-children", "--sort", "symbol", "--percent-limit", "0.5",
-		"-g", "none", "-i", filepath.Join(b.cfg.Work, name+"-"+b.pg.Transport+".perf.data")); err != nil {
+		"-g", "none", "-i", b.perfData(name)); err != nil {
 		b.warn("BENCH_PERF: %v", err)
 		return ""
 	}

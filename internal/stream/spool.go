@@ -19,6 +19,7 @@ type spool struct {
 	mem      []byte
 	file     *os.File
 	fw       *bufio.Writer
+	hdr      [4]byte // a message's length, in the spool rather than on the heap per message
 	count    int
 	size     int64
 }
@@ -58,9 +59,8 @@ func (s *spool) addParts(a, b, c []byte) error {
 		}
 		s.mem = nil // the rest goes to the file
 	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(n))
-	for _, p := range [][]byte{hdr[:], a, b, c} {
+	binary.BigEndian.PutUint32(s.hdr[:], uint32(n))
+	for _, p := range [][]byte{s.hdr[:], a, b, c} {
 		if _, err := s.fw.Write(p); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}

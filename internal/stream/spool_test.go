@@ -45,3 +45,26 @@ func TestSpool(t *testing.T) {
 		t.Error("reset kept the file or the count")
 	}
 }
+
+// TestSpoolAddAllocs checks that appending a message to a spool that has
+// spilled to its file allocates nothing: it runs once per message of a
+// large streamed transaction.
+func TestSpoolAddAllocs(t *testing.T) {
+	s := newSpool(t.TempDir(), 16)
+	defer s.reset()
+	a, b, c := []byte{0, 0, 0, 1}, []byte{'I'}, bytes.Repeat([]byte("x"), 100)
+	if err := s.addParts(a, b, c); err != nil {
+		t.Fatal(err)
+	}
+	if s.file == nil {
+		t.Fatal("did not spill to a file past the memory limit")
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := s.addParts(a, b, c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("addParts on a spilled spool: %v allocations per message, want 0", allocs)
+	}
+}

@@ -184,7 +184,7 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
 	} else {
 		for i, name := range m.Unchanged {
-			b.vals[4] = append(b.vals[4], parquet.ByteArrayValue([]byte(name)).Level(min(i, 1), 2, 4))
+			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
 		}
 	}
 	var n int64
@@ -324,9 +324,9 @@ func (w *Writer) appendList(c Column, v []byte, col int) error {
 			return err
 		}
 		if pv.IsNull() {
-			b.vals[col] = append(b.vals[col], pv.Level(min(i, 1), 2, col))
+			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 2, col))
 		} else {
-			b.vals[col] = append(b.vals[col], pv.Level(min(i, 1), 3, col))
+			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 3, col))
 		}
 	}
 	return nil
