@@ -9,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
-	"github.com/cdc2s3/cdc2s3/internal/stream"
+	"github.com/cdc2s3/cdc2s3/pipeline"
 )
 
 // checkCommand returns the "check" subcommand: pre-flight checks of the
@@ -24,8 +24,8 @@ func checkCommand() *cli.Command {
 			sourceFlag(),
 			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
-			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication run would use or create", EnvVars: env("PUBLICATION")},
-			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "replication slot run would use or create", EnvVars: env("SLOT")},
+			&cli.StringFlag{Name: "publication", Value: pipeline.DefaultPublication, Usage: "publication run would use or create", EnvVars: env("PUBLICATION")},
+			&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "replication slot run would use or create", EnvVars: env("SLOT")},
 			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list for a publication run would create (default: all tables)", EnvVars: env("TABLES")},
 			&cli.BoolFlag{Name: "arrays-as-text", Usage: "array columns would be written as text", EnvVars: env("ARRAYS_AS_TEXT")},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},

@@ -13,8 +13,8 @@ import (
 	"github.com/cdc2s3/cdc2s3/internal/generate"
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/scratch"
-	"github.com/cdc2s3/cdc2s3/internal/stream"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
@@ -65,15 +65,15 @@ func runCommand(stop context.Context) *cli.Command {
 		Usage: "full load (first start only), then stream changes until SIGTERM",
 		Flags: append([]cli.Flag{
 			sourceFlag(),
-			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
-			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
-			&cli.DurationFlag{Name: "flush-interval", Value: stream.DefaultFlushInterval, Usage: "seal and upload open files at least this often (sooner when the stream catches up after a backlog)", EnvVars: env("FLUSH_INTERVAL")},
+			&cli.StringFlag{Name: "publication", Value: pipeline.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
+			&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
+			&cli.DurationFlag{Name: "flush-interval", Value: pipeline.DefaultFlushInterval, Usage: "seal and upload open files at least this often (sooner when the stream catches up after a backlog)", EnvVars: env("FLUSH_INTERVAL")},
 			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending (a quarter of it once the stream is caught up)", EnvVars: env("FLUSH_SIZE")},
-			&cli.DurationFlag{Name: "status-interval", Value: stream.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
-			&cli.DurationFlag{Name: "heartbeat-interval", Value: stream.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
+			&cli.DurationFlag{Name: "status-interval", Value: pipeline.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
+			&cli.DurationFlag{Name: "heartbeat-interval", Value: pipeline.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
 			&cli.BoolFlag{Name: "stream-large-transactions", Value: true, Usage: "on PostgreSQL 14+, receive large transactions while they run (pgoutput protocol 2) and stage them on local disk until commit", EnvVars: env("STREAM_LARGE_TRANSACTIONS")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
-			&cli.DurationFlag{Name: "lease-ttl", Value: stream.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
+			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
 		Action: func(c *cli.Context) error {
@@ -109,7 +109,7 @@ func runCommand(stop context.Context) *cli.Command {
 				})
 			})
 			defer stopTimer()
-			cfg.Metrics = stream.NewMetrics()
+			cfg.Metrics = pipeline.NewMetrics()
 			if addr := c.String("metrics-addr"); addr != "" {
 				srv, err := serveMetrics(addr, cfg.Metrics.Handler(), log)
 				if err != nil {
@@ -117,25 +117,25 @@ func runCommand(stop context.Context) *cli.Command {
 				}
 				defer srv.Close()
 			}
-			return stream.Run(ctx, stop, cfg, store, log)
+			return pipeline.Run(ctx, stop, cfg, store, log)
 		},
 	}
 }
 
-func streamConfig(c *cli.Context) (stream.Config, error) {
+func streamConfig(c *cli.Context) (pipeline.Config, error) {
 	flushSize, err := parseSize(c.String("flush-size"))
 	if err != nil {
-		return stream.Config{}, fmt.Errorf("invalid --flush-size: %w", err)
+		return pipeline.Config{}, fmt.Errorf("invalid --flush-size: %w", err)
 	}
 	maxFile, err := parseSize(c.String("max-file-size"))
 	if err != nil {
-		return stream.Config{}, fmt.Errorf("invalid --max-file-size: %w", err)
+		return pipeline.Config{}, fmt.Errorf("invalid --max-file-size: %w", err)
 	}
 	chunkSize, err := parseSize(c.String("snapshot-chunk-size"))
 	if err != nil {
-		return stream.Config{}, fmt.Errorf("invalid --snapshot-chunk-size: %w", err)
+		return pipeline.Config{}, fmt.Errorf("invalid --snapshot-chunk-size: %w", err)
 	}
-	return stream.Config{
+	return pipeline.Config{
 		Source:            c.String("source"),
 		Slot:              c.String("slot"),
 		Publication:       c.String("publication"),

@@ -17,8 +17,8 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
-	"github.com/cdc2s3/cdc2s3/internal/stream"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
 )
 
@@ -33,8 +33,8 @@ func dropCommand() *cli.Command {
 			sourceFlag(),
 			&cli.StringFlag{Name: "dest", Usage: "the destination the slot streams to: its state tells whether cdc2s3 uses the publication (read only)", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
-			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "replication slot to drop", EnvVars: env("SLOT")},
-			&cli.StringFlag{Name: "publication", Value: stream.DefaultPublication, Usage: "publication to drop when the destination's state names it, or when given explicitly with --yes", EnvVars: env("PUBLICATION")},
+			&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "replication slot to drop", EnvVars: env("SLOT")},
+			&cli.StringFlag{Name: "publication", Value: pipeline.DefaultPublication, Usage: "publication to drop when the destination's state names it, or when given explicitly with --yes", EnvVars: env("PUBLICATION")},
 			&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation"},
 		},
 		Action: func(c *cli.Context) error {

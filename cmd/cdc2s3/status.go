@@ -16,8 +16,8 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
-	"github.com/cdc2s3/cdc2s3/internal/stream"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
 )
@@ -99,7 +99,7 @@ func statusCommand() *cli.Command {
 			sourceFlag(),
 			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
-			&cli.StringFlag{Name: "slot", Value: stream.DefaultSlot, Usage: "replication slot (default: the one the destination's state names, else cdc2s3)", EnvVars: env("SLOT")},
+			&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "replication slot (default: the one the destination's state names, else cdc2s3)", EnvVars: env("SLOT")},
 			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
 		},
 		Action: func(c *cli.Context) error {

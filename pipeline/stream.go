@@ -8,7 +8,7 @@
 // seal when due); one bounded channel hands sealed batches to the uploader;
 // the uploader puts the files, saves the checkpoint, and publishes the
 // durable LSN that the reader acknowledges.
-package stream
+package pipeline
 
 import (
 	"context"
