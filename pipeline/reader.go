@@ -22,10 +22,10 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/decoder"
 	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // reader streams one replication connection into the destination with
@@ -52,7 +52,7 @@ type reader struct {
 	state    lsnstore.State // owned by the uploader once streaming
 	log      *slog.Logger
 	dec      *decoder.Decoder
-	resolver *pgcat.Resolver
+	resolver *source.Resolver
 	ctx      context.Context // for catalog look-ups made from the decoder's KeyFunc
 	// serverVersion is PostgreSQL's version number (150004 for 15.4).
 	serverVersion int
@@ -165,7 +165,7 @@ type table struct {
 	done sink.Pos
 	open *openFile
 	// source describes the table in the catalog, read when first needed.
-	source pgcat.Table
+	source source.Table
 }
 
 type openFile struct {
@@ -201,7 +201,7 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 		nudge:    make(chan struct{}, 1),
 		uploads:  make(chan *batch, 1),
 	}
-	r.resolver = pgcat.NewResolver(conn)
+	r.resolver = source.NewResolver(conn)
 	if v, err := strconv.Atoi(conn.PgConn().ParameterStatus("server_version_num")); err == nil {
 		r.serverVersion = v
 	} else if parts := strings.SplitN(conn.PgConn().ParameterStatus("server_version"), ".", 2); len(parts) > 0 {
@@ -221,7 +221,7 @@ func newReader(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 
 // primaryKey is the decoder's KeyFunc: the primary key from the catalog.
 func (r *reader) primaryKey(rel *decoder.Relation) []int {
-	names, err := pgcat.PrimaryKey(r.ctx, r.conn, rel.ID)
+	names, err := source.PrimaryKey(r.ctx, r.conn, rel.ID)
 	if err != nil {
 		r.keyErr = err
 		return nil
@@ -245,7 +245,7 @@ func (r *reader) run(ctx, stop context.Context) error {
 	}
 	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args})
 	if err != nil {
-		return pgcat.Explain(fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err), nil)
+		return source.Explain(fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err), nil)
 	}
 	r.log.Info("streaming", "slot", r.cfg.Slot, "publication", r.cfg.Publication, "from", r.state.Checkpoint, "protocol", args[0])
 	m := r.cfg.Metrics
@@ -766,7 +766,7 @@ func (r *reader) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 	}
 	var missErr error
 	if t.history.Observe(names, uint64(at), func(name string) *string {
-		v, err := pgcat.MissingValue(ctx, r.conn, rel.ID, name)
+		v, err := source.MissingValue(ctx, r.conn, rel.ID, name)
 		if err != nil {
 			missErr = err
 		}
@@ -804,13 +804,13 @@ func (r *reader) fillUnchanged(ctx context.Context, t *table, row *decoder.Row) 
 		key[i], keyVals[i] = rel.Columns[k].Name, row.Values[k]
 	}
 	if t.source.OID == 0 {
-		src, err := pgcat.Describe(ctx, r.conn, rel.ID)
+		src, err := source.Describe(ctx, r.conn, rel.ID)
 		if err != nil {
 			return err
 		}
 		t.source = src
 	}
-	vals, found, err := pgcat.CurrentValues(ctx, r.conn, t.source, key, keyVals, row.Unchanged)
+	vals, found, err := source.CurrentValues(ctx, r.conn, t.source, key, keyVals, row.Unchanged)
 	if err != nil || !found {
 		return err
 	}

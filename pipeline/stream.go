@@ -27,11 +27,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/snapshot"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // Defaults of Config, after AWS DMS's CdcMaxBatchInterval and
@@ -242,7 +242,7 @@ func (s *session) close(ctx context.Context) {
 // exist (running the full load when the slot is new) and returns a session
 // ready to stream.
 func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.Store, log *slog.Logger) (*session, error) {
-	conn, err := pgcat.Connect(ctx, cfg.Source)
+	conn, err := source.Connect(ctx, cfg.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 		return fail(err)
 	}
 	warnIdleSlots(ctx, conn, cfg.Slot, log)
-	if s.repl, err = pgcat.ConnectReplication(ctx, cfg.Source); err != nil {
+	if s.repl, err = source.ConnectReplication(ctx, cfg.Source); err != nil {
 		return fail(err)
 	}
 	if err := ensurePublication(ctx, conn, cfg, log); err != nil {
@@ -414,7 +414,7 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config, log *slo
 	if len(cfg.Tables) > 0 {
 		names := make([]string, len(cfg.Tables))
 		for i, t := range cfg.Tables {
-			schema, name := pgcat.SplitName(strings.TrimSpace(t))
+			schema, name := source.SplitName(strings.TrimSpace(t))
 			names[i] = pgx.Identifier{schema, name}.Sanitize()
 		}
 		target = "TABLE " + strings.Join(names, ", ")
@@ -558,7 +558,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
 			return st, fmt.Errorf("%w: slot %q (a crashed cdc2s3's walsender may still be finishing it): start again in a few seconds", errSlotCreating, cfg.Slot)
 		}
-		return st, pgcat.Explain(fmt.Errorf("create replication slot %q: %w", cfg.Slot, err), nil)
+		return st, source.Explain(fmt.Errorf("create replication slot %q: %w", cfg.Slot, err), nil)
 	}
 	taken := time.Now().UTC()
 	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
@@ -574,7 +574,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 		return st, err
 	}
 	defer snap.Close(context.WithoutCancel(ctx))
-	published, err := pgcat.PublishedTables(ctx, conn, cfg.Publication)
+	published, err := source.PublishedTables(ctx, conn, cfg.Publication)
 	if err != nil {
 		return st, err
 	}
@@ -582,7 +582,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err != nil {
 		return st, err
 	}
-	resolver := pgcat.NewResolver(conn)
+	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = cfg.ArraysAsText
 	jobs, err := snapshot.Resolve(ctx, resolver, tables)
 	if err != nil {

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // How a full load names its files
@@ -292,7 +292,7 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 		return out, nil
 	}
 	if w.conn == nil {
-		conn, err := pgcat.Connect(ctx, w.dsn)
+		conn, err := source.Connect(ctx, w.dsn)
 		if err != nil {
 			return nil, err
 		}

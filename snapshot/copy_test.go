@@ -15,10 +15,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/localfs"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // flakyStore fails the Puts that fail says to fail.
@@ -91,7 +91,7 @@ func TestChunkCopyRetry(t *testing.T) {
 		INSERT INTO "Odd %/name" SELECT g, 'new' FROM generate_series(20001, 21000) g;`); err != nil {
 		t.Fatal(err)
 	}
-	listed, err := pgcat.UserTables(ctx, conn, nil)
+	listed, err := source.UserTables(ctx, conn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestChunkCopyRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := Resolve(ctx, pgcat.NewResolver(conn), tables)
+	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
 	if err != nil {
 		t.Fatal(err)
 	}

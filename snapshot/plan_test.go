@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 func TestChunkSplitBlocks(t *testing.T) {
@@ -74,11 +74,11 @@ func TestChunkWhere(t *testing.T) {
 
 func TestChunkPlan(t *testing.T) {
 	jobs := []Job{
-		{Table: pgcat.Table{Schema: "public", Name: "big"}},
-		{Table: pgcat.Table{Schema: "public", Name: "parted", Partitioned: true}},
-		{Table: pgcat.Table{Schema: "public", Name: "no partitions", Partitioned: true}},
-		{Table: pgcat.Table{Schema: "public", Name: "old server"}},
-		{Table: pgcat.Table{Schema: "public", Name: "many", Partitioned: true}},
+		{Table: source.Table{Schema: "public", Name: "big"}},
+		{Table: source.Table{Schema: "public", Name: "parted", Partitioned: true}},
+		{Table: source.Table{Schema: "public", Name: "no partitions", Partitioned: true}},
+		{Table: source.Table{Schema: "public", Name: "old server"}},
+		{Table: source.Table{Schema: "public", Name: "many", Partitioned: true}},
 	}
 	heap := func(name string, pages int64) relation {
 		return relation{Schema: "public", Name: name, Pages: pages, Bytes: pages * 8192, Heap: true, Splittable: true}
@@ -146,7 +146,7 @@ func TestChunkPlan(t *testing.T) {
 }
 
 func TestChunkSelectQuery(t *testing.T) {
-	job := Job{Table: pgcat.Table{Schema: "My Schema", Name: `odd"name`}}
+	job := Job{Table: source.Table{Schema: "My Schema", Name: `odd"name`}}
 	rel := &relation{Schema: "My Schema", Name: `odd"name%/1`}
 	got := selectQuery(job, rel, blockRange{3, 9})
 	want := `SELECT 1 FROM ONLY "My Schema"."odd""name%/1" WHERE ctid >= '(3,0)'::tid AND ctid < '(9,0)'::tid`

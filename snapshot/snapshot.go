@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // Defaults for Options.
@@ -58,7 +58,7 @@ type Options struct {
 
 // Job is one table to copy with its resolved output columns.
 type Job struct {
-	Table   pgcat.Table
+	Table   source.Table
 	Columns []pqfile.Column
 }
 
@@ -86,7 +86,7 @@ type Exported struct {
 // keeps it open until Close. It is the snapshot of `cdc2s3 snapshot`; the
 // daemon takes its snapshot from the replication slot instead.
 func Export(ctx context.Context, dsn string) (*Exported, error) {
-	conn, err := pgcat.Connect(ctx, dsn)
+	conn, err := source.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (e *Exported) Close(ctx context.Context) error {
 }
 
 // Resolve builds the jobs for tables, resolving each column's output type.
-func Resolve(ctx context.Context, r *pgcat.Resolver, tables []pgcat.Table) ([]Job, error) {
+func Resolve(ctx context.Context, r *source.Resolver, tables []source.Table) ([]Job, error) {
 	jobs := make([]Job, 0, len(tables))
 	for _, t := range tables {
 		cols := make([]pqfile.Column, len(t.Columns))
@@ -144,10 +144,10 @@ var ErrTableChanged = errors.New("table changed during the full load")
 // Prepare describes tables as snap, a connection inside the snapshot, sees
 // them: the columns that the snapshot's rows have. A table created after the
 // snapshot is left out: all its rows are in the change stream.
-func Prepare(ctx context.Context, snap *pgx.Conn, tables []pgcat.Table) ([]pgcat.Table, error) {
-	out := make([]pgcat.Table, 0, len(tables))
+func Prepare(ctx context.Context, snap *pgx.Conn, tables []source.Table) ([]source.Table, error) {
+	out := make([]source.Table, 0, len(tables))
 	for _, t := range tables {
-		seen, err := pgcat.Describe(ctx, snap, t.OID)
+		seen, err := source.Describe(ctx, snap, t.OID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
@@ -160,7 +160,7 @@ func Prepare(ctx context.Context, snap *pgx.Conn, tables []pgcat.Table) ([]pgcat
 }
 
 func openSnapshotConn(ctx context.Context, dsn, snapshot string) (*pgx.Conn, error) {
-	conn, err := pgcat.Connect(ctx, dsn)
+	conn, err := source.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}

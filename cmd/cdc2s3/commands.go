@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/generate"
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/scratch"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/pipeline"
@@ -19,6 +18,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/sink/dest"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/snapshot"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 func env(name string) []string { return []string{"CDC2S3_" + name} }
@@ -217,7 +217,7 @@ func openScratch(c *cli.Context, log *slog.Logger) (*scratch.Dir, error) {
 }
 
 func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapshot.Options, log *slog.Logger) error {
-	conn, err := pgcat.Connect(ctx, c.String("source"))
+	conn, err := source.Connect(ctx, c.String("source"))
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapsh
 		return err
 	}
 	defer exp.Close(context.WithoutCancel(ctx))
-	listed, err := pgcat.UserTables(ctx, conn, splitList(c.String("tables")))
+	listed, err := source.UserTables(ctx, conn, splitList(c.String("tables")))
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapsh
 	if err != nil {
 		return err
 	}
-	resolver := pgcat.NewResolver(conn)
+	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = c.Bool("arrays-as-text")
 	jobs, err := snapshot.Resolve(ctx, resolver, tables)
 	if err != nil {

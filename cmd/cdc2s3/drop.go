@@ -15,11 +15,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // dropCommand returns the "drop" subcommand: it removes cdc2s3's
@@ -66,14 +66,14 @@ func dropCommand() *cli.Command {
 func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState bool) error {
 	ctx := c.Context
 	out := c.App.Writer
-	conn, err := pgcat.Connect(ctx, c.String("source"))
+	conn, err := source.Connect(ctx, c.String("source"))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	slot, err := preflight.LookupSlot(ctx, conn, slotName)
 	if err != nil {
-		return pgcat.Explain(err, nil)
+		return source.Explain(err, nil)
 	}
 	if slot != nil {
 		if !slot.Here && slot.Database != "" {
@@ -86,7 +86,7 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 
 	var pubExists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", pub).Scan(&pubExists); err != nil {
-		return pgcat.Explain(fmt.Errorf("look up publication %q: %w", pub, err), nil)
+		return source.Explain(fmt.Errorf("look up publication %q: %w", pub, err), nil)
 	}
 	// cdc2s3 records the publication it streams in the destination's
 	// state; without that record only an explicit request drops one: on
@@ -134,7 +134,7 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 			if errors.As(err, &pgErr) && pgErr.Code == "55006" {
 				return cli.Exit(fmt.Sprintf("replication slot %s became active: stop the cdc2s3 daemon that uses it first, then run drop again", slotName), 1)
 			}
-			return pgcat.Explain(fmt.Errorf("drop replication slot %q: %w", slotName, err), nil)
+			return source.Explain(fmt.Errorf("drop replication slot %q: %w", slotName, err), nil)
 		}
 		fmt.Fprintf(out, "dropped replication slot %s\n", slotName)
 	} else {
@@ -142,7 +142,7 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 	}
 	if dropPub {
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
-			return pgcat.Explain(fmt.Errorf("drop publication %q: %w", pub, err), nil)
+			return source.Explain(fmt.Errorf("drop publication %q: %w", pub, err), nil)
 		}
 		fmt.Fprintf(out, "dropped publication %s\n", pub)
 	} else if keepNote != "" {

@@ -16,12 +16,12 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 const (
@@ -202,7 +202,7 @@ func collect(ctx context.Context, store sink.Store, tables []string) ([]*tableSu
 		objs = all
 	} else {
 		for _, t := range tables {
-			schema, name := pgcat.SplitName(t)
+			schema, name := source.SplitName(t)
 			dir := sink.TableDir(schema, name)
 			if byDir[dir] != nil {
 				continue

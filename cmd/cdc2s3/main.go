@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,10 +44,10 @@ func run(args []string) int {
 	if err := app.RunContext(ctx, args); err != nil {
 		var exit cli.ExitCoder
 		if errors.As(err, &exit) {
-			fmt.Fprintln(os.Stderr, "cdc2s3:", pgcat.Redact(err.Error()))
+			fmt.Fprintln(os.Stderr, "cdc2s3:", source.Redact(err.Error()))
 			return exit.ExitCode()
 		}
-		fmt.Fprintln(os.Stderr, "cdc2s3:", pgcat.Redact(err.Error()))
+		fmt.Fprintln(os.Stderr, "cdc2s3:", source.Redact(err.Error()))
 		return 1
 	}
 	return 0

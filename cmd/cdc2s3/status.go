@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/urfave/cli/v2"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // statusReport is what status prints; with --json, as it is. LSNs are in
@@ -103,8 +103,8 @@ func statusCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			source, raw := c.String("source"), c.String("dest")
-			if source == "" && raw == "" {
+			dsn, raw := c.String("source"), c.String("dest")
+			if dsn == "" && raw == "" {
 				return cli.Exit("nothing to show: set --source (or CDC2S3_SOURCE) and --dest (or CDC2S3_DEST)", 2)
 			}
 			var rep statusReport
@@ -120,8 +120,8 @@ func statusCommand() *cli.Command {
 			if !c.IsSet("slot") && haveState && st.Slot != "" {
 				slot = st.Slot
 			}
-			if source != "" {
-				s, err := slotStatusOf(c.Context, source, slot)
+			if dsn != "" {
+				s, err := slotStatusOf(c.Context, dsn, slot)
 				if err != nil {
 					return err
 				}
@@ -140,15 +140,15 @@ func statusCommand() *cli.Command {
 }
 
 // slotStatusOf looks the slot up on the source.
-func slotStatusOf(ctx context.Context, source, name string) (*slotStatus, error) {
-	conn, err := pgcat.Connect(ctx, source)
+func slotStatusOf(ctx context.Context, dsn, name string) (*slotStatus, error) {
+	conn, err := source.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	s, err := preflight.LookupSlot(ctx, conn, name)
 	if err != nil {
-		return nil, pgcat.Explain(err, nil)
+		return nil, source.Explain(err, nil)
 	}
 	if s == nil {
 		return &slotStatus{Name: name}, nil

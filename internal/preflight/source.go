@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // checkTimeout bounds each catalog query of a check, so a check never
@@ -30,15 +30,15 @@ type server struct {
 // connect opens a read-only session and reads the server facts.
 func connect(ctx context.Context, dsn string) (*pgx.Conn, *server, Result) {
 	r := Result{Name: NameConnect}
-	conn, err := pgcat.Connect(ctx, dsn)
+	conn, err := source.Connect(ctx, dsn)
 	if err != nil {
-		r.Status, r.Detail = Fail, pgcat.Redact(oneLine(err.Error()))
+		r.Status, r.Detail = Fail, source.Redact(oneLine(err.Error()))
 		r.Fix = "fix --source (host, port, database, user, password) or the server's pg_hba.conf"
 		return nil, nil, r
 	}
 	fail := func(err error) (*pgx.Conn, *server, Result) {
 		conn.Close(context.WithoutCancel(ctx))
-		r.Status, r.Detail = Fail, "cannot read the server's settings: "+pgcat.Redact(oneLine(err.Error()))
+		r.Status, r.Detail = Fail, "cannot read the server's settings: "+source.Redact(oneLine(err.Error()))
 		return nil, nil, r
 	}
 	// Checks only read; with a read-only session a mistake cannot write.
@@ -115,17 +115,17 @@ func checkRole(srv *server) Result {
 // database) the way cdc2s3 run does, which pg_hba.conf must allow
 // separately from normal connections, and closes it again.
 func ReplicationConnection(ctx context.Context, dsn string) Result {
-	conn, err := pgcat.ConnectReplication(ctx, dsn)
+	conn, err := source.ConnectReplication(ctx, dsn)
 	if err != nil {
 		return Result{Name: NameReplConn, Status: Fail,
-			Detail: "cannot open a replication connection: " + pgcat.Redact(oneLine(err.Error())),
+			Detail: "cannot open a replication connection: " + source.Redact(oneLine(err.Error())),
 			Fix:    "allow the user replication connections to this database in pg_hba.conf (a line for database \"replication\" does not cover logical replication connections; use the database name or \"all\") and give it REPLICATION"}
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
 		return Result{Name: NameReplConn, Status: Fail,
-			Detail: "replication connection opened, but IDENTIFY_SYSTEM failed: " + pgcat.Redact(oneLine(err.Error())),
+			Detail: "replication connection opened, but IDENTIFY_SYSTEM failed: " + source.Redact(oneLine(err.Error())),
 			Fix:    "give the user REPLICATION"}
 	}
 	return Result{Name: NameReplConn, Status: OK,

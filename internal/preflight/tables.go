@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cdc2s3/cdc2s3/internal/pgcat"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // table is a table cdc2s3 would copy and stream.
@@ -37,10 +37,10 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 	var oids []uint32
 	var missing []string
 	var err error
-	source := ""
+	origin := ""
 	switch {
 	case pub.exists:
-		source = "published by " + pub.name
+		origin = "published by " + pub.name
 		var rows pgx.Rows
 		rows, err = conn.Query(ctx, `
 			SELECT c.oid FROM pg_publication_tables pt
@@ -51,9 +51,9 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 			oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32])
 		}
 	case len(o.Tables) > 0:
-		source = "named by --tables"
+		origin = "named by --tables"
 		for _, n := range o.Tables {
-			schema, name := pgcat.SplitName(strings.TrimSpace(n))
+			schema, name := source.SplitName(strings.TrimSpace(n))
 			var oid uint32
 			e := conn.QueryRow(ctx, `
 				SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -68,7 +68,7 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 			}
 		}
 	default:
-		source = "in a publication FOR ALL TABLES"
+		origin = "in a publication FOR ALL TABLES"
 		var rows pgx.Rows
 		rows, err = conn.Query(ctx, `
 			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -90,10 +90,10 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 	for i, t := range tables {
 		names[i] = t.String()
 	}
-	r.Detail = fmt.Sprintf("%d table(s) %s: %s", len(tables), source, listNames(names, 10))
+	r.Detail = fmt.Sprintf("%d table(s) %s: %s", len(tables), origin, listNames(names, 10))
 	if len(tables) == 0 {
 		r.Status = Warn
-		r.Detail = fmt.Sprintf("no tables %s: nothing would be copied or streamed", source)
+		r.Detail = fmt.Sprintf("no tables %s: nothing would be copied or streamed", origin)
 		r.Fix = "add tables to the publication (ALTER PUBLICATION ... ADD TABLE ...) or fix --tables"
 		if !pub.exists && len(o.Tables) == 0 {
 			r.Fix = "create the tables first, or point --source at the right database"
@@ -355,7 +355,7 @@ func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, array
 	for _, t := range tables {
 		byOID[t.oid] = t
 	}
-	resolver := pgcat.NewResolver(conn)
+	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = arraysAsText
 	facts := map[uint32]typeFacts{}
 	var asText, arrays, clashes []string

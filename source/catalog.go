@@ -1,4 +1,4 @@
-package pgcat
+package source
 
 import (
 	"context"

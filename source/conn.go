@@ -1,8 +1,8 @@
-// Package pgcat holds what cdc2s3 asks of a PostgreSQL server outside the
+// Package source holds what cdc2s3 asks of a PostgreSQL server outside the
 // replication stream: connections with the contract's session settings,
 // the published tables, their keys and column types, and the checks and
 // hints that turn server errors into messages a user can act on.
-package pgcat
+package source
 
 import (
 	"bufio"
