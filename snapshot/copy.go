@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdc2s3/cdc2s3/internal/retry"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/source"
@@ -268,7 +269,7 @@ func (w *worker) run(ctx context.Context, c *chunk) error {
 	} else if len(c.parts) > 1 {
 		attrs = append(attrs, "relations", len(c.parts))
 	}
-	err := retry(ctx, w.o.Log, attrs, func() error {
+	err := withRetry(ctx, w.o.Log, attrs, func() error {
 		if out == nil {
 			var err error
 			if out, err = w.copy(ctx, c); err != nil {
@@ -432,7 +433,7 @@ func (t *tableState) chunkDone(ctx context.Context, store sink.Store, o Options,
 	if t.res.Files == 0 {
 		var empty *chunkOutput
 		defer func() { empty.remove() }()
-		err := retry(ctx, o.Log, []any{"table", t.job.Table.String(), "chunk", "empty file"}, func() error {
+		err := withRetry(ctx, o.Log, []any{"table", t.job.Table.String(), "chunk", "empty file"}, func() error {
 			if empty == nil {
 				e := &chunkOutput{job: t.job, o: o}
 				if err := e.open(); err != nil {
@@ -555,22 +556,16 @@ func copySQL(job Job, rel *relation, b blockRange) string {
 	return "COPY (" + selectQuery(job, rel, b) + ") TO STDOUT"
 }
 
-// retry runs fn until it succeeds, fails permanently or has been retried
-// maxRetries times, waiting retryBackoff, then twice and four times that.
-func retry(ctx context.Context, log *slog.Logger, attrs []any, fn func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt > maxRetries || permanent(ctx, err) {
-			return err
-		}
-		delay := retryBackoff << (attempt - 1)
-		log.Warn("retrying", append(attrs[:len(attrs):len(attrs)], "attempt", attempt, "delay", delay, "error", err)...)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(delay):
-		}
-	}
+// withRetry runs fn until it succeeds, fails permanently or has been retried
+// maxRetries times, logging each retry with attrs.
+func withRetry(ctx context.Context, log *slog.Logger, attrs []any, fn func() error) error {
+	return retry.Policy{
+		Base: retryBackoff, Retries: maxRetries,
+		Permanent: func(err error) bool { return permanent(ctx, err) },
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			log.Warn("retrying", append(attrs[:len(attrs):len(attrs)], "attempt", attempt, "delay", wait, "error", err)...)
+		},
+	}.Do(ctx, fn)
 }
 
 // errPermanent marks errors that trying again cannot fix, such as a value
