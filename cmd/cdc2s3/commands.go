@@ -12,7 +12,6 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/generate"
 	"github.com/cdc2s3/cdc2s3/internal/scratch"
-	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
@@ -234,24 +233,12 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapsh
 	if len(listed) == 0 {
 		return snapshot.ErrNoTables
 	}
-	tables, err := snapshot.Prepare(ctx, exp.Conn(), listed)
-	if err != nil {
-		return err
-	}
 	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = c.Bool("arrays-as-text")
-	jobs, err := snapshot.Resolve(ctx, resolver, tables)
-	if err != nil {
-		return err
-	}
-	if err := snapshot.SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
-		return err
-	}
 	start := time.Now()
-	log.Info("full load starting", "tables", len(jobs), "lsn", exp.LSN, "dest", store.String())
 	o.Snapshot, o.LSN, o.Time, o.Workers = exp.Name, exp.LSN, exp.Time, c.Int("snapshot-workers")
 	o.Compression, o.Log = c.String("compression"), log
-	results, err := snapshot.Copy(ctx, c.String("source"), store, jobs, o)
+	results, err := snapshot.Load(ctx, c.String("source"), exp.Conn(), resolver, listed, store, o)
 	if err != nil {
 		return err
 	}

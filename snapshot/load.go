@@ -1,0 +1,36 @@
+package snapshot
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+	"github.com/cdc2s3/cdc2s3/source"
+)
+
+// Load is the full load, the one sequence both the daemon's first load and
+// `cdc2s3 snapshot` run: it describes tables as snap (a connection inside
+// the exported snapshot o.Snapshot) sees them, leaving out those created
+// after it; resolves each column's output type with resolver; records each
+// table's schema history; and copies every table on o.Workers connections
+// to dsn. It returns ErrTableChanged when DDL changed a table before its
+// copy (start over from a new snapshot).
+func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Resolver, tables []source.Table, store sink.Store, o Options) ([]Result, error) {
+	seen, err := Prepare(ctx, snap, tables)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := Resolve(ctx, resolver, seen)
+	if err != nil {
+		return nil, err
+	}
+	if err := SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
+		return nil, err
+	}
+	if o.Log != nil {
+		o.Log.Info("full load starting", "tables", len(jobs), "snapshot", o.Snapshot, "lsn", o.LSN, "dest", store.String())
+	}
+	return Copy(ctx, dsn, store, jobs, o)
+}
