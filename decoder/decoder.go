@@ -60,11 +60,11 @@ type Relation struct {
 	Key []int
 }
 
-// sameShape reports whether two descriptions would be written alike.
-func (r *Relation) sameShape(o *Relation) bool {
+// sameColumns reports whether two descriptions agree on everything a
+// Relation message carries.
+func (r *Relation) sameColumns(o *Relation) bool {
 	return r.Namespace == o.Namespace && r.Name == o.Name &&
-		r.ReplicaIdentity == o.ReplicaIdentity &&
-		slices.Equal(r.Columns, o.Columns) && slices.Equal(r.Key, o.Key)
+		r.ReplicaIdentity == o.ReplicaIdentity && slices.Equal(r.Columns, o.Columns)
 }
 
 // Row is one output row.
@@ -80,14 +80,10 @@ type Row struct {
 	Unchanged []string
 }
 
-// KeyFunc returns the indexes of rel's primary-key columns, nil when the
-// table has none. It is asked once per Relation message.
-type KeyFunc func(rel *Relation) []int
-
-// IdentityKey is the KeyFunc used when none is given: under the default
-// replica identity the identity columns are the primary key; otherwise
-// (FULL, USING INDEX, NOTHING) the primary key cannot be told from the
-// stream, and the table is treated as having none.
+// IdentityKey is the key a relation has until SetKey says otherwise:
+// under the default replica identity the identity columns are the primary
+// key; otherwise (FULL, USING INDEX, NOTHING) the primary key cannot be
+// told from the stream, and the table is treated as having none.
 func IdentityKey(rel *Relation) []int {
 	if rel.ReplicaIdentity != IdentityDefault {
 		return nil
@@ -107,18 +103,37 @@ var ErrUnknownRelation = errors.New("row for a relation not described by a Relat
 
 // Decoder decodes the row-level pgoutput messages of protocol version 1.
 // It is not safe for concurrent use.
+//
+// Which columns form a relation's primary key decides how an update is
+// shaped, and the stream cannot always tell (REPLICA IDENTITY FULL sends
+// every column as identity). The decoder does not look it up: Decode
+// returns each relation a Relation message describes, and the caller, who
+// owns the catalog, may set its key with SetKey before decoding the rows
+// that follow.
 type Decoder struct {
 	rels map[uint32]*Relation
-	keys KeyFunc
 }
 
-// New returns a Decoder that asks keys for each relation's primary key
-// (IdentityKey when nil).
-func New(keys KeyFunc) *Decoder {
-	if keys == nil {
-		keys = IdentityKey
+// New returns a Decoder with an empty relation cache.
+func New() *Decoder {
+	return &Decoder{rels: map[uint32]*Relation{}}
+}
+
+// SetKey sets the primary key of relation id to the given column indexes
+// (nil: none) and returns its current description, a new *Relation when
+// the key changed. It fails for a relation not described yet.
+func (d *Decoder) SetKey(id uint32, key []int) (*Relation, error) {
+	rel, err := d.rel(id)
+	if err != nil {
+		return nil, err
 	}
-	return &Decoder{rels: map[uint32]*Relation{}, keys: keys}
+	if slices.Equal(rel.Key, key) {
+		return rel, nil
+	}
+	n := *rel
+	n.Key = slices.Clone(key)
+	d.rels[id] = &n
+	return &n, nil
 }
 
 // Relation returns the current description of relation id.
@@ -127,11 +142,22 @@ func (d *Decoder) Relation(id uint32) (*Relation, bool) {
 	return r, ok
 }
 
-// Decode decodes one pgoutput message and appends the rows it produces to
-// rows. Relation messages update the cache and produce no row; Begin,
-// Commit, Origin, Type and logical decoding messages produce none either
-// (the caller reads transaction boundaries itself).
-func (d *Decoder) Decode(data []byte, rows []Row) ([]Row, error) {
+// Decode decodes one pgoutput message of protocol version 1 (a streamed
+// message once Frame has taken its transaction id off) and appends the rows
+// it produces to rows. A Relation message updates the cache, produces no
+// row, and returns the relation it describes as described (with the key
+// IdentityKey gives, or the one SetKey set if the description repeats the
+// cached one); Begin, Commit, Origin, Type and logical decoding messages
+// produce nothing (Frame reads the transaction boundaries).
+func (d *Decoder) Decode(data []byte, rows []Row) (_ []Row, described *Relation, _ error) {
+	rows, err := d.decode(data, rows)
+	if err == nil && len(data) > 0 && data[0] == 'R' {
+		described = d.rels[binary.BigEndian.Uint32(data[1:5])]
+	}
+	return rows, described, err
+}
+
+func (d *Decoder) decode(data []byte, rows []Row) ([]Row, error) {
 	if len(data) == 0 {
 		return rows, errors.New("empty pgoutput message")
 	}
@@ -326,10 +352,11 @@ func (d *Decoder) relation(m *pglogrepl.RelationMessage) {
 	for i, c := range m.Columns {
 		rel.Columns[i] = Column{Name: c.Name, TypeOID: c.DataType, TypeMod: c.TypeModifier, Identity: c.Flags&1 != 0}
 	}
-	rel.Key = d.keys(rel)
+	rel.Key = IdentityKey(rel)
 	// pgoutput repeats a Relation message after every reconnect and cache
-	// invalidation; keep the old pointer when nothing changed.
-	if old, ok := d.rels[m.RelationID]; ok && old.sameShape(rel) {
+	// invalidation; keep the old pointer (and the key SetKey gave it) when
+	// nothing the stream shows changed.
+	if old, ok := d.rels[m.RelationID]; ok && old.sameColumns(rel) {
 		return
 	}
 	d.rels[m.RelationID] = rel

@@ -172,10 +172,10 @@ func emptyRel() []byte {
 	return relationMsg(relEmpty, "public", "empty", decoder.IdentityFull)
 }
 
-// pkFirst is the KeyFunc of a table whose primary key is its first column.
+// pkFirst is the key function of a table whose primary key is its first column.
 func pkFirst(*decoder.Relation) []int { return []int{0} }
 
-// noPK is the KeyFunc of a table without a primary key.
+// noPK is the key function of a table without a primary key.
 func noPK(*decoder.Relation) []int { return nil }
 
 // render prints rows one per line: op, table, values (NULL or quoted), and
@@ -204,7 +204,7 @@ func render(rows []decoder.Row) string {
 }
 
 // decodeAll feeds msgs to d and returns the rows of the last one.
-func decodeAll(t *testing.T, d *decoder.Decoder, msgs ...[]byte) []decoder.Row {
+func decodeAll(t *testing.T, d *keyed, msgs ...[]byte) []decoder.Row {
 	t.Helper()
 	var rows []decoder.Row
 	for i, m := range msgs {
@@ -278,7 +278,7 @@ func TestBuilders(t *testing.T) {
 
 func TestRelationCache(t *testing.T) {
 	calls := 0
-	d := decoder.New(func(rel *decoder.Relation) []int {
+	d := newKeyed(func(rel *decoder.Relation) []int {
 		calls++
 		return decoder.IdentityKey(rel)
 	})
@@ -347,7 +347,7 @@ func TestRelationCache(t *testing.T) {
 		})
 	}
 	if calls != 2+2*len(changes) {
-		t.Errorf("KeyFunc called %d times for %d Relation messages", calls, 2+2*len(changes))
+		t.Errorf("key function called %d times for %d Relation messages", calls, 2+2*len(changes))
 	}
 
 	// Relations are cached by id: another id is another table.
@@ -378,7 +378,7 @@ func TestIdentityKey(t *testing.T) {
 	}
 
 	// New(nil) uses IdentityKey.
-	d := decoder.New(nil)
+	d := newKeyed(nil)
 	decodeAll(t, d, ordersRel(), fullRel())
 	if r, _ := d.Relation(relOrders); !slices.Equal(r.Key, []int{0, 2}) {
 		t.Errorf("default key of orders = %v", r.Key)
@@ -393,7 +393,7 @@ func TestIdentityKey(t *testing.T) {
 func TestRows(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		keys decoder.KeyFunc
+		keys func(*decoder.Relation) []int
 		msg  []byte
 		want string
 	}{
@@ -533,7 +533,7 @@ func TestRows(t *testing.T) {
 		{name: "relation", msg: relationMsg(1, "s", "t", decoder.IdentityNothing)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := decoder.New(tc.keys)
+			d := newKeyed(tc.keys)
 			decodeAll(t, d, usersRel(), fullRel(), ordersRel(), emptyRel())
 			rows, err := d.Decode(tc.msg, nil)
 			if err != nil {
@@ -559,7 +559,7 @@ func TestRows(t *testing.T) {
 // TestNullVersusEmpty checks the representation itself, not only its
 // rendering: NULL is a nil slice, the empty string a non-nil empty one.
 func TestNullVersusEmpty(t *testing.T) {
-	d := decoder.New(nil)
+	d := newKeyed(nil)
 	rows := decodeAll(t, d, usersRel(), insertMsg(relUsers, txt("1"), null, txt("")))
 	if v := rows[0].Values[1]; v != nil {
 		t.Errorf("NULL decoded as %q", v)
@@ -570,7 +570,7 @@ func TestNullVersusEmpty(t *testing.T) {
 }
 
 func TestDecodeAppends(t *testing.T) {
-	d := decoder.New(nil)
+	d := newKeyed(nil)
 	decodeAll(t, d, usersRel())
 	prev := []decoder.Row{{Op: 'X'}}
 	rows, err := d.Decode(insertMsg(relUsers, txt("1"), null, null), prev)
@@ -596,7 +596,7 @@ func TestUnknownRelation(t *testing.T) {
 		"truncate mixed": truncateMsg(0, relUsers, 99),
 	} {
 		t.Run(name, func(t *testing.T) {
-			d := decoder.New(nil)
+			d := newKeyed(nil)
 			decodeAll(t, d, usersRel())
 			_, err := d.Decode(msg, nil)
 			if !errors.Is(err, decoder.ErrUnknownRelation) {
@@ -648,7 +648,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for name, msg := range bad {
 		t.Run(name, func(t *testing.T) {
-			d := decoder.New(nil)
+			d := newKeyed(nil)
 			decodeAll(t, d, usersRel())
 			rows, err := d.Decode(slices.Clone(msg), nil)
 			if err == nil {
@@ -660,7 +660,7 @@ func TestMalformed(t *testing.T) {
 		})
 	}
 	// The cut-off relation messages left the cached description alone.
-	d := decoder.New(nil)
+	d := newKeyed(nil)
 	decodeAll(t, d, usersRel())
 	before, _ := d.Relation(relUsers)
 	for n := range len(usersRel()) {
@@ -674,7 +674,7 @@ func TestMalformed(t *testing.T) {
 // TestGolden decodes a stream of transactions and compares the rows with
 // testdata/stream.golden (go test -update rewrites it).
 func TestGolden(t *testing.T) {
-	d := decoder.New(func(rel *decoder.Relation) []int {
+	d := newKeyed(func(rel *decoder.Relation) []int {
 		if rel.ID == relFull {
 			return []int{0}
 		}
@@ -724,5 +724,64 @@ func TestGolden(t *testing.T) {
 	}
 	if !bytes.Equal(want, []byte(b.String())) {
 		t.Errorf("rows differ from %s (go test -update to rewrite):\n%s", golden, b.String())
+	}
+}
+
+// keyed decodes as the pipeline's writer does: it sets the key of every
+// relation a Relation message describes from keys (the catalog, there),
+// or leaves the key the stream gives when keys is nil.
+type keyed struct {
+	*decoder.Decoder
+	keys func(*decoder.Relation) []int
+}
+
+func newKeyed(keys func(*decoder.Relation) []int) *keyed {
+	return &keyed{Decoder: decoder.New(), keys: keys}
+}
+
+// Decode is decoder.Decode followed by SetKey for a described relation.
+func (k *keyed) Decode(data []byte, rows []decoder.Row) ([]decoder.Row, error) {
+	rows, rel, err := k.Decoder.Decode(data, rows)
+	if err != nil || rel == nil || k.keys == nil {
+		return rows, err
+	}
+	_, err = k.SetKey(rel.ID, k.keys(rel))
+	return rows, err
+}
+
+// TestSetKey checks that a key set for a relation shapes its updates, is
+// kept while pgoutput repeats the same description, and that a key change
+// gives a new *Relation while rows decoded before keep the old one.
+func TestSetKey(t *testing.T) {
+	d := decoder.New()
+	if _, err := d.SetKey(relFull, []int{0}); !errors.Is(err, decoder.ErrUnknownRelation) {
+		t.Fatalf("SetKey before the relation is described: %v", err)
+	}
+	_, rel, err := d.Decode(fullRel(), nil)
+	if err != nil || rel == nil || rel.Key != nil {
+		t.Fatalf("Relation message: described %+v, err %v (want a relation without key: FULL identity)", rel, err)
+	}
+	upd := updateMsg(relFull, 'O', []tv{txt("1"), txt("a"), txt("x")}, []tv{txt("1"), txt("b"), txt("x")})
+	rows, _, err := d.Decode(upd, nil)
+	if err != nil || render(rows) != "D app.Events [\"1\" \"a\" \"x\"]\nI app.Events [\"1\" \"b\" \"x\"]\n" {
+		t.Fatalf("update without a key: %v\n%s", err, render(rows))
+	}
+	keyedRel, err := d.SetKey(relFull, []int{0})
+	if err != nil || keyedRel == rel || !slices.Equal(keyedRel.Key, []int{0}) {
+		t.Fatalf("SetKey: %+v, %v", keyedRel, err)
+	}
+	if rel.Key != nil {
+		t.Error("SetKey changed the old description")
+	}
+	if again, _ := d.SetKey(relFull, []int{0}); again != keyedRel {
+		t.Error("setting the same key again replaced the *Relation")
+	}
+	_, described, _ := d.Decode(fullRel(), nil)
+	if described != keyedRel {
+		t.Error("a repeated description dropped the key SetKey gave")
+	}
+	rows, _, err = d.Decode(upd, nil)
+	if err != nil || render(rows) != "U app.Events [\"1\" \"b\" \"x\"]\n" || rows[0].Rel != keyedRel {
+		t.Fatalf("update with the key unchanged: %v\n%s", err, render(rows))
 	}
 }

@@ -35,10 +35,10 @@ func fuzzSeeds() [][]byte {
 }
 
 // fuzzDecoder returns a decoder that knows relUsers (primary key) and
-// relFull (REPLICA IDENTITY FULL, key from the KeyFunc), so that row
+// relFull (REPLICA IDENTITY FULL, key from the key function), so that row
 // messages reach the row-shaping code.
-func fuzzDecoder(t *testing.T) *decoder.Decoder {
-	d := decoder.New(func(rel *decoder.Relation) []int {
+func fuzzDecoder(t *testing.T) *keyed {
+	d := newKeyed(func(rel *decoder.Relation) []int {
 		if rel.ID == relFull && len(rel.Columns) > 0 {
 			return []int{0}
 		}

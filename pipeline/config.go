@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+)
+
+// Defaults of Config, after AWS DMS's CdcMaxBatchInterval and
+// CdcMinFileSize.
+const (
+	DefaultSlot           = "cdc2s3"
+	DefaultPublication    = "cdc2s3"
+	DefaultFlushInterval  = 60 * time.Second
+	DefaultFlushSize      = 32 << 20
+	DefaultStatusInterval = 10 * time.Second
+	// DefaultHeartbeatInterval is how often a heartbeat message is written
+	// in the source, so an idle publication still advances the slot.
+	DefaultHeartbeatInterval = 30 * time.Second
+	// DefaultLeaseTTL is how long a writer's lease on a destination lasts
+	// without renewal: how long a successor waits after a crash on
+	// another host.
+	DefaultLeaseTTL = 30 * time.Second
+	spoolMemory     = 8 << 20
+)
+
+// Config configures the daemon.
+type Config struct {
+	Source      string   // PostgreSQL connection string
+	Slot        string   // replication slot
+	Publication string   // publication, created when missing
+	Tables      []string // tables of a new publication; empty means all
+	// FlushInterval and FlushSize seal the open files at the first commit
+	// after either is reached; FlushSize counts uncompressed value bytes.
+	FlushInterval  time.Duration
+	FlushSize      int64
+	StatusInterval time.Duration
+	// StreamLarge asks PostgreSQL 14+ to stream large transactions as they
+	// happen (pgoutput protocol version 2, streaming = on) instead of
+	// decoding them to its own disk and sending them at commit.
+	StreamLarge bool
+	// Metrics receives the daemon's metrics and health; nil: not exported.
+	Metrics *Metrics
+	// LeaseTTL is how long the destination's writer lease lasts without
+	// renewal (renewed every third of it).
+	LeaseTTL time.Duration
+	// HeartbeatInterval is how often to write a heartbeat (a transactional
+	// pg_logical_emit_message) in the source; 0 turns it off.
+	HeartbeatInterval time.Duration
+	Compression       string
+	SnapshotWorkers   int
+	// SnapshotChunkSize splits large tables into chunks of about this many
+	// bytes on disk for the full load (0: the snapshot package's default).
+	SnapshotChunkSize int64
+	MaxFileSize       int64
+	TempDir           string
+	ArraysAsText      bool
+}
+
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// Validate checks the settings that can be checked without connecting.
+func (c *Config) Validate() error {
+	if c.Source == "" {
+		return errors.New("no source: set --source or CDC2S3_SOURCE to a PostgreSQL connection string")
+	}
+	if c.Slot == "" {
+		c.Slot = DefaultSlot
+	}
+	if !slotName.MatchString(c.Slot) {
+		return fmt.Errorf("invalid --slot %q: use 1 to 63 lower-case letters, digits and underscores", c.Slot)
+	}
+	if c.Publication == "" {
+		c.Publication = DefaultPublication
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.FlushInterval < 0 {
+		return fmt.Errorf("invalid --flush-interval %s: must be positive", c.FlushInterval)
+	}
+	if c.FlushSize == 0 {
+		c.FlushSize = DefaultFlushSize
+	}
+	if c.FlushSize < 0 {
+		return fmt.Errorf("invalid --flush-size %d: must be positive", c.FlushSize)
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics()
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < 3*time.Second {
+		return fmt.Errorf("invalid --lease-ttl %s: use at least 3s", c.LeaseTTL)
+	}
+	if c.HeartbeatInterval < 0 {
+		return fmt.Errorf("invalid --heartbeat-interval %s: use 0 to turn it off or a positive duration", c.HeartbeatInterval)
+	}
+	if err := pqfile.ValidCompression(c.Compression); err != nil {
+		return fmt.Errorf("invalid --compression: %w", err)
+	}
+	for _, t := range c.Tables {
+		if strings.TrimSpace(t) == "" {
+			return errors.New("invalid --tables: empty table name")
+		}
+	}
+	return nil
+}

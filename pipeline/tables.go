@@ -1,0 +1,248 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+	"github.com/cdc2s3/cdc2s3/sink/pqfile"
+	"github.com/cdc2s3/cdc2s3/source"
+	"github.com/jackc/pglogrepl"
+)
+
+// table is the writer's view of one output folder.
+type table struct {
+	schema, name string
+	label        string // schema.name, for logs and metrics
+	// Changes and bytes written since the metrics were last told, which
+	// they are once per transaction rather than once per row.
+	opCounts     [len(countedOps)]int64
+	valueBytes   int64
+	rel          *decoder.Relation
+	cols         []pqfile.Column
+	history      *lsnstore.History
+	historyDirty bool
+	// done is the last position already in the destination; rows at or
+	// below it are replays and are skipped.
+	done sink.Pos
+	open *openFile
+	// source describes the table in the catalog, read when first needed.
+	source source.Table
+}
+
+type openFile struct {
+	f           *os.File
+	w           *pqfile.Writer
+	first, last sink.Pos
+}
+
+func (w *writer) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) error {
+	if t.open == nil {
+		f, err := os.CreateTemp(w.cfg.TempDir, "cdc2s3-cdc-*.parquet")
+		if err != nil {
+			return fmt.Errorf("temp file: %w", err)
+		}
+		w, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: w.cfg.Compression})
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		t.open = &openFile{f: f, w: w, first: pos}
+	}
+	before := t.open.w.Stats().Bytes
+	err := t.open.w.Write(pqfile.Meta{
+		Op: row.Op, CommitTime: ts, LSN: int64(pos.LSN), Seq: int64(pos.Seq), Unchanged: row.Unchanged,
+	}, row.Values)
+	if err != nil {
+		return err
+	}
+	t.open.last = pos
+	n := t.open.w.Stats().Bytes - before
+	w.pendingBytes += n + 32
+	if t.opCounts == [len(countedOps)]int64{} && t.valueBytes == 0 {
+		w.counting = append(w.counting, t)
+	}
+	if i := strings.IndexByte(countedOps, row.Op); i >= 0 {
+		t.opCounts[i]++
+	}
+	t.valueBytes += n
+	return nil
+}
+
+// countedOps are the row operations, in the order of table.opCounts.
+const countedOps = "IUDT"
+
+// publishCounts adds the changes and bytes written since the last call to
+// the metrics.
+func (w *writer) publishCounts() {
+	m := w.cfg.Metrics
+	for _, t := range w.counting {
+		for i, n := range t.opCounts {
+			if n > 0 {
+				m.changes.Add(float64(n), t.label, countedOps[i:i+1])
+			}
+		}
+		m.bytes.Add(float64(t.valueBytes), t.label)
+		t.opCounts, t.valueBytes = [len(countedOps)]int64{}, 0
+	}
+	w.counting = w.counting[:0]
+}
+
+// table returns the output table of rel, handling a first sighting (load
+// the position and schema history from the destination) and a schema
+// change (seal the open file; record added and dropped columns).
+func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.LSN) (*table, error) {
+	k := rel.Namespace + "\x00" + rel.Name
+	t := w.tables[k]
+	if t != nil && t.rel == rel {
+		return t, nil
+	}
+	if t == nil {
+		t = &table{schema: rel.Namespace, name: rel.Name, label: rel.Namespace + "." + rel.Name}
+		done, err := w.position(ctx, t.schema, t.name)
+		if err != nil {
+			return nil, err
+		}
+		t.done = done
+		if t.history, err = w.states.LoadHistory(ctx, t.schema, t.name); err != nil {
+			return nil, err
+		}
+		w.tables[k] = t
+	} else if err := w.seal(t); err != nil {
+		return nil, err
+	}
+	cols := make([]pqfile.Column, len(rel.Columns))
+	names := make([]string, len(rel.Columns))
+	for i, c := range rel.Columns {
+		typ, err := w.resolver.Resolve(ctx, c.TypeOID, c.TypeMod)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = pqfile.Column{Name: c.Name, Type: typ}
+		names[i] = c.Name
+	}
+	var missErr error
+	if t.history.Observe(names, uint64(at), func(name string) *string {
+		v, err := source.MissingValue(ctx, w.conn, rel.ID, name)
+		if err != nil {
+			missErr = err
+		}
+		return v
+	}) {
+		t.historyDirty = true
+		if t.rel != nil {
+			w.log.Info("schema change", "table", t.schema+"."+t.name, "columns", names, "lsn", at)
+		}
+	}
+	if missErr != nil {
+		return nil, missErr
+	}
+	t.rel, t.cols = rel, cols
+	return t, nil
+}
+
+// fillUnchanged completes the insert half of a primary-key update whose
+// TOASTed columns were not sent. Under the default replica identity
+// PostgreSQL sends neither the value nor a before image, and the merge rule
+// cannot carry a value across keys, so the value is read from the row
+// itself. It may be newer than the update, but any later change to the
+// column is in the stream with its own value, and a row deleted since needs
+// none: the current state derived from the folder is exact either way.
+// With REPLICA IDENTITY FULL the decoder fills such values from the before
+// image and this is never needed.
+func (w *writer) fillUnchanged(ctx context.Context, t *table, row *decoder.Row) error {
+	rel := row.Rel
+	if len(rel.Key) == 0 {
+		return nil
+	}
+	key := make([]string, len(rel.Key))
+	keyVals := make([][]byte, len(rel.Key))
+	for i, k := range rel.Key {
+		key[i], keyVals[i] = rel.Columns[k].Name, row.Values[k]
+	}
+	if t.source.OID == 0 {
+		src, err := source.Describe(ctx, w.conn, rel.ID)
+		if err != nil {
+			return err
+		}
+		t.source = src
+	}
+	vals, found, err := source.CurrentValues(ctx, w.conn, t.source, key, keyVals, row.Unchanged)
+	if err != nil || !found {
+		return err
+	}
+	for i, name := range row.Unchanged {
+		for j, c := range rel.Columns {
+			if c.Name == name {
+				row.Values[j] = vals[i]
+			}
+		}
+	}
+	row.Unchanged = nil
+	return nil
+}
+
+// position returns the last position of a table already in the
+// destination, from the positions its change files' names carry.
+func (w *writer) position(ctx context.Context, schema, name string) (sink.Pos, error) {
+	objs, err := w.store.List(ctx, sink.TableDir(schema, name))
+	if err != nil {
+		return sink.Pos{}, fmt.Errorf("list %s.%s: %w", schema, name, err)
+	}
+	var done sink.Pos
+	for _, o := range objs {
+		if _, last, ok := sink.ParseCDCKey(o.Key); ok && done.Less(last) {
+			done = last
+		}
+	}
+	return done, nil
+}
+
+// seal closes a table's open file and queues it for the next batch.
+func (w *writer) seal(t *table) error {
+	o := t.open
+	if o == nil {
+		return nil
+	}
+	t.open = nil
+	if err := o.w.Close(); err != nil {
+		o.f.Close()
+		os.Remove(o.f.Name())
+		return err
+	}
+	if err := o.f.Close(); err != nil {
+		os.Remove(o.f.Name())
+		return fmt.Errorf("close %s: %w", o.f.Name(), err)
+	}
+	st := o.w.Stats()
+	warnAdapted(w.log, t.label, st)
+	for col, n := range st.Nulled {
+		w.cfg.Metrics.nulled.Add(float64(n), t.label, col)
+	}
+	for col, n := range st.Flattened {
+		w.cfg.Metrics.flattened.Add(float64(n), t.label, col)
+	}
+	w.sealed = append(w.sealed, sealedFile{
+		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,
+	})
+	t.done = o.last
+	return nil
+}
+
+// warnAdapted logs, per column, the values a file holds in a form other
+// than the source's: NULL for values the Parquet type cannot hold, and
+// multi-dimensional arrays flattened (contract §3).
+func warnAdapted(log *slog.Logger, table string, st pqfile.Stats) {
+	for col, n := range st.Nulled {
+		log.Warn("values not representable in the column's Parquet type were written as NULL", "table", table, "column", col, "count", n)
+	}
+	for col, n := range st.Flattened {
+		log.Warn("multi-dimensional array values were flattened", "table", table, "column", col, "count", n)
+	}
+}

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
+	"github.com/cdc2s3/cdc2s3/internal/retry"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+)
+
+// uploader owns the destination's state: for each batch the writer hands
+// over it puts the schema histories and the files, then saves the
+// checkpoint, then publishes the durable LSN that the receiver
+// acknowledges.
+type uploader struct {
+	cfg    Config
+	store  sink.Store
+	states *lsnstore.Store
+	state  lsnstore.State // the checkpoint last saved
+	log    *slog.Logger
+	h      *handoff
+}
+
+// run is the uploading loop; it returns when the writer closes the batch
+// channel or an upload fails for good.
+func (u *uploader) run(ctx context.Context) error {
+	m := u.cfg.Metrics
+	for b := range u.h.batches {
+		start := time.Now()
+		m.uploadSince.Store(start.UnixNano())
+		rows, err := u.put(ctx, b)
+		if err != nil {
+			return err
+		}
+		faultpoint.Hit(faultpoint.AfterUpload)
+		if b.ack > u.state.Checkpoint {
+			st := u.state
+			st.Checkpoint = b.ack
+			if err := u.retry(ctx, "save checkpoint", func() error { return u.states.Save(ctx, st) }); err != nil {
+				return err
+			}
+			u.state = st
+		}
+		faultpoint.Hit(faultpoint.AfterCheckpoint)
+		u.h.durable.Store(b.ack)
+		u.h.wake() // acknowledge now, not at the next status tick
+		m.uploadSince.Store(0)
+		if len(b.files) > 0 {
+			u.log.Info("uploaded", "files", len(b.files), "rows", rows, "lsn", b.ack, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// put uploads a batch's schema histories, then its files (removing each
+// local copy once it is in the destination), and returns the rows
+// uploaded.
+func (u *uploader) put(ctx context.Context, b *batch) (int64, error) {
+	m := u.cfg.Metrics
+	for _, h := range b.histories {
+		if err := u.retry(ctx, "save schema history", func() error { return u.states.SaveHistory(ctx, h) }); err != nil {
+			return 0, err
+		}
+	}
+	var rows int64
+	for _, f := range b.files {
+		start := time.Now()
+		if err := u.retry(ctx, "upload", func() error { return sink.PutFile(ctx, u.store, f.key, f.path) }); err != nil {
+			return 0, fmt.Errorf("%s: %w", f.key, err)
+		}
+		m.uploadSeconds.Observe(time.Since(start).Seconds())
+		m.files.Inc(f.table)
+		os.Remove(f.path)
+		rows += f.rows
+	}
+	return rows, nil
+}
+
+// uploadRetry is how a destination operation is retried: without a limit,
+// since an S3 outage must delay the pipeline (the walsender is kept alive
+// meanwhile), never lose or skip a batch; with capped exponential backoff
+// from 200 ms to 30 s and up to half again of jitter.
+var uploadRetry = retry.Policy{Base: 200 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.5}
+
+// retry runs fn by uploadRetry, logging and counting each retry. A
+// checkpoint that would move backwards is not retried.
+func (u *uploader) retry(ctx context.Context, what string, fn func() error) error {
+	p := uploadRetry
+	p.Permanent = func(err error) bool { return errors.Is(err, lsnstore.ErrBackwards) }
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
+		u.log.Warn("retrying", "what", what, "attempt", attempt, "in", wait.Round(time.Millisecond), "error", err)
+		u.cfg.Metrics.retries.Inc(what)
+	}
+	if err := p.Do(ctx, fn); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
