@@ -89,10 +89,13 @@ func (u *uploader) put(ctx context.Context, b *batch) (int64, error) {
 var uploadRetry = retry.Policy{Base: 200 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.5}
 
 // retry runs fn by uploadRetry, logging and counting each retry. A
-// checkpoint that would move backwards is not retried.
+// checkpoint that would move backwards, or a key no destination can hold,
+// is not retried.
 func (u *uploader) retry(ctx context.Context, what string, fn func() error) error {
 	p := uploadRetry
-	p.Permanent = func(err error) bool { return errors.Is(err, lsnstore.ErrBackwards) }
+	p.Permanent = func(err error) bool {
+		return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
+	}
 	p.OnRetry = func(attempt int, wait time.Duration, err error) {
 		u.log.Warn("retrying", "what", what, "attempt", attempt, "in", wait.Round(time.Millisecond), "error", err)
 		u.cfg.Metrics.retries.Inc(what)

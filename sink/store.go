@@ -9,8 +9,10 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -81,4 +83,27 @@ func PutFile(ctx context.Context, s Store, key, path string) error {
 		return err
 	}
 	return s.Put(ctx, key, f, info.Size())
+}
+
+// ErrInvalidKey is returned for a key no destination can hold (empty, with
+// NUL, or with an empty, "." or ".." segment). Retrying it cannot help.
+var ErrInvalidKey = errors.New("invalid key")
+
+// ValidKey checks that key is a relative '/'-separated path with no empty,
+// "." or ".." segments and no NUL: a key that maps to exactly one file in a
+// local directory, so every destination accepts the same keys.
+func ValidKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return fmt.Errorf("%w %q: it contains NUL", ErrInvalidKey, key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "", ".", "..":
+			return fmt.Errorf("%w %q: want a relative path like a/b.parquet, without empty, . or .. segments", ErrInvalidKey, key)
+		}
+	}
+	return nil
 }

@@ -240,7 +240,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sink.ObjectInfo, err
 	// Start at the deepest directory the prefix names in full.
 	start := s.root
 	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
-		if dir := prefix[:i]; validKey(dir) == nil {
+		if dir := prefix[:i]; sink.ValidKey(dir) == nil {
 			start = filepath.Join(s.root, filepath.FromSlash(dir))
 		}
 	}
@@ -329,31 +329,13 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // path validates key and returns its file path.
 func (s *Store) path(key string) (string, error) {
-	if err := validKey(key); err != nil {
+	if err := sink.ValidKey(key); err != nil {
 		return "", err
 	}
 	if key == tmpDir || strings.HasPrefix(key, tmpDir+"/") {
 		return "", fmt.Errorf("key %q is under the reserved %s/", key, tmpDir)
 	}
 	return filepath.Join(s.root, filepath.FromSlash(key)), nil
-}
-
-// validKey checks that key is a relative '/'-separated path with no empty,
-// "." or ".." segments: a key that maps to exactly one file.
-func validKey(key string) error {
-	if key == "" {
-		return errors.New("empty key")
-	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return fmt.Errorf("key %q contains NUL", key)
-	}
-	for _, seg := range strings.Split(key, "/") {
-		switch seg {
-		case "", ".", "..":
-			return fmt.Errorf("invalid key %q: want a relative path like a/b.parquet, without empty, . or .. segments", key)
-		}
-	}
-	return nil
 }
 
 // notFound reports whether err means that the path does not exist, also

@@ -206,7 +206,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, r io.Reader, size i
 }
 
 func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, ifNoneMatch bool) error {
-	if err := validKey(key); err != nil {
+	if err := sink.ValidKey(key); err != nil {
 		return err
 	}
 	if size < 0 {
@@ -225,7 +225,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, if
 
 // Get opens the object under key.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := validKey(key); err != nil {
+	if err := sink.ValidKey(key); err != nil {
 		return nil, fmt.Errorf("s3: get %s: %w", key, err)
 	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
@@ -274,7 +274,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sink.ObjectInfo, err
 // Delete removes the object under key. S3 does not report missing keys;
 // a 404 from a compatible server is ignored too.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := validKey(key); err != nil {
+	if err := sink.ValidKey(key); err != nil {
 		return fmt.Errorf("s3: delete %s: %w", key, err)
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
@@ -314,24 +314,6 @@ func isPreconditionFailed(err error) bool {
 	}
 	var re *awshttp.ResponseError
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
-}
-
-// validKey refuses keys that the local directory store cannot hold, so
-// every destination accepts the same keys.
-func validKey(key string) error {
-	if key == "" {
-		return errors.New("empty key")
-	}
-	if strings.IndexByte(key, 0) >= 0 {
-		return fmt.Errorf("key %q contains NUL", key)
-	}
-	for _, seg := range strings.Split(key, "/") {
-		switch seg {
-		case "", ".", "..":
-			return fmt.Errorf("invalid key %q: want a relative path like a/b.parquet, without empty, . or .. segments", key)
-		}
-	}
-	return nil
 }
 
 // redactURL hides any password in a URL for messages.
