@@ -72,9 +72,18 @@ func deadHere(rec *LeaseRecord) bool {
 
 func leaseKey(gen uint64) string { return fmt.Sprintf("%s%020d.json", LeasePrefix, gen) }
 
-// current returns the highest generation and its record (gen 0: none).
-func (l *Lease) current(ctx context.Context) (uint64, *LeaseRecord, error) {
-	objs, err := l.s.List(ctx, LeasePrefix)
+// ReadLease returns the record of the destination's newest lease object
+// (the one a running daemon holds and renews), or nil when there is none or
+// it was released. It only reads: expiry is for the caller to judge.
+func ReadLease(ctx context.Context, s sink.Store) (*LeaseRecord, error) {
+	_, rec, err := current(ctx, s)
+	return rec, err
+}
+
+// current returns the highest generation and its record (gen 0: none; a
+// nil record: released or unreadable, so free to take).
+func current(ctx context.Context, s sink.Store) (uint64, *LeaseRecord, error) {
+	objs, err := s.List(ctx, LeasePrefix)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list leases: %w", err)
 	}
@@ -88,7 +97,7 @@ func (l *Lease) current(ctx context.Context) (uint64, *LeaseRecord, error) {
 	if gen == 0 {
 		return 0, nil, nil
 	}
-	r, err := l.s.Get(ctx, leaseKey(gen))
+	r, err := s.Get(ctx, leaseKey(gen))
 	if errors.Is(err, sink.ErrNotFound) {
 		return gen, nil, nil // released: free to take
 	}
@@ -110,7 +119,7 @@ func (l *Lease) current(ctx context.Context) (uint64, *LeaseRecord, error) {
 // TryAcquire takes the lease if it is free or expired. It returns the
 // record of the live holder when it is not.
 func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
-	gen, rec, err := l.current(ctx)
+	gen, rec, err := current(ctx, l.s)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +133,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
 		}
 		// Someone created this generation first: another process, or this
 		// one when a retried request's first attempt did succeed.
-		g, rec, err := l.current(ctx)
+		g, rec, err := current(ctx, l.s)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +178,7 @@ func (l *Lease) Acquire(ctx context.Context, waiting func(holder LeaseRecord)) e
 
 // Renew extends the lease; ErrLeaseLost if another process took it.
 func (l *Lease) Renew(ctx context.Context) error {
-	gen, _, err := l.current(ctx)
+	gen, _, err := current(ctx, l.s)
 	if err != nil {
 		return err
 	}
@@ -210,7 +219,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	if l.gen == 0 {
 		return nil
 	}
-	gen, _, err := l.current(ctx)
+	gen, _, err := current(ctx, l.s)
 	if err != nil || gen != l.gen {
 		return err
 	}

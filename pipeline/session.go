@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/snapshot"
 	"github.com/cdc2s3/cdc2s3/source"
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -46,7 +44,7 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 		}
 		return nil, err
 	}
-	if err := checkServer(ctx, conn); err != nil {
+	if err := source.CheckServer(ctx, conn); err != nil {
 		return fail(err)
 	}
 	warnIdleSlots(ctx, conn, cfg.Slot, log)
@@ -63,12 +61,12 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 	// A crashed predecessor's walsender may still be creating the slot;
 	// such a start waits for it rather than failing.
 	for attempt := 0; ; attempt++ {
-		var slot *slotInfo
-		if slot, err = waitSlotFree(ctx, conn, cfg.Slot, slotWait, log); err != nil {
+		var slot *source.Slot
+		if slot, err = lookupSlot(ctx, conn, cfg.Slot, log); err != nil {
 			return fail(err)
 		}
 		st, err = prepareSlot(ctx, conn, s.repl, cfg, store, states, st, haveState, slot, log)
-		if !errors.Is(err, errSlotCreating) || attempt == 10 {
+		if !errors.Is(err, source.ErrSlotExists) || attempt == 10 {
 			break
 		}
 		log.Warn("replication slot is being created by another connection; waiting", "slot", cfg.Slot)
@@ -92,20 +90,20 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 // to resume streaming or to (re)start the full load, and returns the state
 // to stream from.
 func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store,
-	states *lsnstore.Store, st lsnstore.State, haveState bool, slot *slotInfo, log *slog.Logger) (lsnstore.State, error) {
+	states *lsnstore.Store, st lsnstore.State, haveState bool, slot *source.Slot, log *slog.Logger) (lsnstore.State, error) {
 	ours := haveState && st.Slot == cfg.Slot
 	switch {
 	case slot != nil && ours && st.SnapshotDone:
-		log.Info("resuming", "slot", cfg.Slot, "confirmed_flush_lsn", slot.confirmed, "checkpoint", st.Checkpoint)
-		if st.Checkpoint < slot.confirmed {
-			st.Checkpoint = slot.confirmed
+		log.Info("resuming", "slot", cfg.Slot, "confirmed_flush_lsn", slot.ConfirmedFlushLSN, "checkpoint", st.Checkpoint)
+		if st.Checkpoint < slot.ConfirmedFlushLSN {
+			st.Checkpoint = slot.ConfirmedFlushLSN
 		}
 		return st, nil
 	case slot != nil && ours:
 		// A full load did not finish: its exported snapshot died with the
 		// connection that made it. Start over from a new slot.
 		log.Warn("previous full load did not finish; dropping the slot and starting over", "slot", cfg.Slot)
-		if err := dropSlot(ctx, conn, cfg.Slot); err != nil {
+		if err := source.DropSlot(ctx, conn, cfg.Slot); err != nil {
 			return st, err
 		}
 		return initialLoad(ctx, conn, repl, cfg, store, log)
@@ -124,167 +122,46 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 // each holds WAL from its restart_lsn on until the disk fills (AWS DMS
 // leaves them behind when a task is deleted).
 func warnIdleSlots(ctx context.Context, conn *pgx.Conn, ours string, log *slog.Logger) {
-	rows, err := conn.Query(ctx, `
-		SELECT slot_name, coalesce(database, ''), pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
-		FROM pg_replication_slots
-		WHERE NOT active AND slot_name <> $1 AND restart_lsn IS NOT NULL`, ours)
+	slots, err := source.IdleSlots(ctx, conn, ours)
 	if err != nil {
 		return // only a warning: the checks that matter come next
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, db string
-		var retained int64
-		if rows.Scan(&name, &db, &retained) == nil {
+	for _, s := range slots {
+		if s.RetainedBytes > 0 {
 			log.Warn("an inactive replication slot holds WAL on the server; drop it if nothing uses it",
-				"slot", name, "database", db, "retained_bytes", retained, "fix", fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", name))
+				"slot", s.Name, "database", s.Database, "retained_bytes", s.RetainedBytes, "fix", fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", s.Name))
 		}
 	}
 }
 
-// checkServer verifies wal_level and the REPLICATION privilege up front,
-// so the user gets one clear message instead of a protocol error.
-func checkServer(ctx context.Context, conn *pgx.Conn) error {
-	var walLevel string
-	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&walLevel); err != nil {
-		return fmt.Errorf("read wal_level: %w", err)
-	}
-	if walLevel != "logical" {
-		return fmt.Errorf("wal_level is %s: set wal_level = logical in postgresql.conf (on RDS: rds.logical_replication = 1) and restart PostgreSQL", walLevel)
-	}
-	var user string
-	var ok bool
-	err := conn.QueryRow(ctx, `
-		SELECT current_user, rolsuper OR rolreplication OR
-		       EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_replication' AND pg_has_role(current_user, r.oid, 'member'))
-		FROM pg_roles WHERE rolname = current_user`).Scan(&user, &ok)
-	if err != nil {
-		return fmt.Errorf("read role: %w", err)
-	}
-	if !ok {
-		return fmt.Errorf("user %q lacks the REPLICATION attribute: ALTER ROLE %s REPLICATION (on RDS: GRANT rds_replication TO %s)",
-			user, pgx.Identifier{user}.Sanitize(), pgx.Identifier{user}.Sanitize())
-	}
-	return nil
-}
-
+// ensurePublication creates the publication when it does not exist.
 func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config, log *slog.Logger) error {
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", cfg.Publication).Scan(&exists); err != nil {
-		return fmt.Errorf("look up publication: %w", err)
+	pub, err := source.LookupPublication(ctx, conn, cfg.Publication)
+	if err != nil || pub != nil {
+		return err
 	}
-	if exists {
-		return nil
+	if err := source.CreatePublication(ctx, conn, cfg.Publication, cfg.Tables); err != nil {
+		return err
 	}
-	target := "ALL TABLES"
-	if len(cfg.Tables) > 0 {
-		names := make([]string, len(cfg.Tables))
-		for i, t := range cfg.Tables {
-			schema, name := source.SplitName(strings.TrimSpace(t))
-			names[i] = pgx.Identifier{schema, name}.Sanitize()
-		}
-		target = "TABLE " + strings.Join(names, ", ")
-	}
-	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR %s WITH (publish_via_partition_root = true)",
-		pgx.Identifier{cfg.Publication}.Sanitize(), target)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-			return fmt.Errorf("cannot create publication %q: %s; create it as a superuser (CREATE PUBLICATION %s FOR ALL TABLES WITH (publish_via_partition_root = true)) or pass --tables for tables you own",
-				cfg.Publication, pgErr.Message, cfg.Publication)
-		}
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			return fmt.Errorf("cannot create publication: %s: fix --tables", pgErr.Message)
-		}
-		return fmt.Errorf("create publication %q: %w", cfg.Publication, err)
-	}
-	log.Info("created publication", "publication", cfg.Publication, "for", target)
+	log.Info("created publication", "publication", cfg.Publication, "for", source.PublicationTarget(cfg.Tables))
 	return nil
 }
-
-type slotInfo struct {
-	confirmed pglogrepl.LSN
-	active    bool
-	pid       int32
-}
-
-func lookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*slotInfo, error) {
-	var confirmed *string
-	var plugin *string
-	var active bool
-	var pid *int32
-	var db, walStatus *string
-	var here bool
-	// Slot names are cluster-wide: look in every database.
-	err := conn.QueryRow(ctx, `
-		SELECT confirmed_flush_lsn::text, plugin, active, active_pid, database, database = current_database(), wal_status
-		FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&confirmed, &plugin, &active, &pid, &db, &here, &walStatus)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up slot %q: %w", name, err)
-	}
-	if !here && db != nil {
-		return nil, fmt.Errorf("replication slot %q belongs to database %q, not this one: choose another --slot (slot names are unique per server)", name, *db)
-	}
-	if walStatus != nil && *walStatus == "lost" {
-		return nil, fmt.Errorf("replication slot %q was invalidated: it fell further behind than max_slot_wal_keep_size allows, and the WAL it needed is gone, so changes are missing. "+
-			"Recover with a new full load: drop the slot (cdc2s3 drop, or SELECT pg_drop_replication_slot('%s')) and start again with a new, empty --dest; see docs/operations.md", name, name)
-	}
-	if plugin == nil || *plugin != "pgoutput" || confirmed == nil {
-		return nil, fmt.Errorf("slot %q is not a pgoutput logical slot: choose another --slot", name)
-	}
-	lsn, err := pglogrepl.ParseLSN(*confirmed)
-	if err != nil {
-		return nil, fmt.Errorf("slot %q: %w", name, err)
-	}
-	info := &slotInfo{confirmed: lsn, active: active}
-	if pid != nil {
-		info.pid = *pid
-	}
-	return info, nil
-}
-
-// errSlotCreating reports that CREATE_REPLICATION_SLOT found the name
-// taken by a slot that was not visible yet: one still being created.
-var errSlotCreating = errors.New("replication slot is being created by another connection")
 
 // slotWait bounds how long a start waits for a slot still held by another
 // connection: after a crash (SIGKILL) the old walsender holds it until it
 // notices its client is gone.
 const slotWait = 30 * time.Second
 
-// waitSlotFree looks the slot up and, while another connection holds it,
-// waits up to wait for it to be released.
-func waitSlotFree(ctx context.Context, conn *pgx.Conn, name string, wait time.Duration, log *slog.Logger) (*slotInfo, error) {
-	deadline := time.Now().Add(wait)
-	logged := false
-	for {
-		slot, err := lookupSlot(ctx, conn, name)
-		if err != nil || slot == nil || !slot.active {
-			return slot, err
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("replication slot %q is in use by another connection (PID %d): another cdc2s3 may be running on it; stop it or choose another --slot", name, slot.pid)
-		}
-		if !logged {
-			log.Warn("replication slot in use; waiting for it to be released", "slot", name, "pid", slot.pid)
-			logged = true
-		}
-		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+// lookupSlot returns cdc2s3's slot once no other connection holds it, nil
+// when there is none, or an error when the slot cannot be streamed from.
+func lookupSlot(ctx context.Context, conn *pgx.Conn, name string, log *slog.Logger) (*source.Slot, error) {
+	slot, err := source.WaitSlotFree(ctx, conn, name, slotWait, func(s *source.Slot) {
+		log.Warn("replication slot in use; waiting for it to be released", "slot", name, "pid", s.PID)
+	})
+	if err != nil || slot == nil {
+		return nil, err
 	}
-}
-
-func dropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
-	if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name); err != nil {
-		return fmt.Errorf("drop slot %q: %w", name, err)
-	}
-	return nil
+	return slot, slot.Usable()
 }
 
 // initialLoad creates the slot with an exported snapshot, copies every
@@ -299,8 +176,8 @@ func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 		if !errors.Is(err, snapshot.ErrTableChanged) || attempt == 3 {
 			return st, err
 		}
-		log.Warn("a table changed during the full load; starting over from a new snapshot", "err", err)
-		if err := dropSlot(ctx, conn, cfg.Slot); err != nil {
+		log.Warn("a table changed during the full load; starting over from a new snapshot", "error", err)
+		if err := source.DropSlot(ctx, conn, cfg.Slot); err != nil {
 			return st, err
 		}
 	}
@@ -317,25 +194,17 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, cfg.Slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
+	res, err := source.CreateSlot(ctx, repl, cfg.Slot)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
-			return st, fmt.Errorf("%w: slot %q (a crashed cdc2s3's walsender may still be finishing it): start again in a few seconds", errSlotCreating, cfg.Slot)
-		}
-		return st, source.Explain(fmt.Errorf("create replication slot %q: %w", cfg.Slot, err), nil)
+		return st, err
 	}
 	taken := time.Now().UTC()
-	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return st, fmt.Errorf("slot consistent point: %w", err)
-	}
+	lsn := res.ConsistentPoint
 	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint = lsn, taken, lsn
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
-	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.SnapshotName)
+	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.Snapshot)
 	if err != nil {
 		return st, err
 	}
@@ -352,7 +221,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	defer cfg.Metrics.snapshot.Store(nil)
 	results, err := snapshot.Load(ctx, cfg.Source, snap, resolver, published, store, snapshot.Options{
 		Progress: progress,
-		Snapshot: res.SnapshotName, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers, ChunkSize: cfg.SnapshotChunkSize,
+		Snapshot: res.Snapshot, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers, ChunkSize: cfg.SnapshotChunkSize,
 		MaxFileSize: cfg.MaxFileSize, Compression: cfg.Compression, TempDir: cfg.TempDir, Log: log,
 	})
 	if err != nil {

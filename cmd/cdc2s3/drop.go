@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
@@ -71,7 +69,7 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	slot, err := preflight.LookupSlot(ctx, conn, slotName)
+	slot, err := source.LookupSlot(ctx, conn, slotName)
 	if err != nil {
 		return source.Explain(err, nil)
 	}
@@ -84,10 +82,11 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 		}
 	}
 
-	var pubExists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", pub).Scan(&pubExists); err != nil {
-		return source.Explain(fmt.Errorf("look up publication %q: %w", pub, err), nil)
+	found, err := source.LookupPublication(ctx, conn, pub)
+	if err != nil {
+		return err
 	}
+	pubExists := found != nil
 	// cdc2s3 records the publication it streams in the destination's
 	// state; without that record only an explicit request drops one: on
 	// the command line, not from the environment or a config file that run
@@ -102,7 +101,7 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 
 	if slot == nil && !dropPub {
 		msg := fmt.Sprintf("nothing dropped: no replication slot %s", slotName)
-		if names, err := logicalSlots(ctx, conn); err == nil && len(names) > 0 {
+		if names, err := source.SlotNames(ctx, conn); err == nil && len(names) > 0 {
 			msg += " (slots of this server: " + strings.Join(names, ", ") + ")"
 		}
 		if keepNote != "" {
@@ -129,20 +128,19 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 	}
 
 	if slot != nil {
-		if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slotName); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "55006" {
+		if err := source.DropSlot(ctx, conn, slotName); err != nil {
+			if errors.Is(err, source.ErrSlotActive) {
 				return cli.Exit(fmt.Sprintf("replication slot %s became active: stop the cdc2s3 daemon that uses it first, then run drop again", slotName), 1)
 			}
-			return source.Explain(fmt.Errorf("drop replication slot %q: %w", slotName, err), nil)
+			return err
 		}
 		fmt.Fprintf(out, "dropped replication slot %s\n", slotName)
 	} else {
 		fmt.Fprintf(out, "no replication slot %s\n", slotName)
 	}
 	if dropPub {
-		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
-			return source.Explain(fmt.Errorf("drop publication %q: %w", pub, err), nil)
+		if err := source.DropPublication(ctx, conn, pub); err != nil {
+			return err
 		}
 		fmt.Fprintf(out, "dropped publication %s\n", pub)
 	} else if keepNote != "" {
@@ -167,15 +165,6 @@ func onCommandLine(args []string, name string) bool {
 		}
 	}
 	return false
-}
-
-// logicalSlots lists the server's replication slots, for a message.
-func logicalSlots(ctx context.Context, conn *pgx.Conn) ([]string, error) {
-	rows, err := conn.Query(ctx, "SELECT slot_name::text FROM pg_replication_slots ORDER BY 1")
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // confirm asks question on out and reads the answer from in when in is a

@@ -146,7 +146,7 @@ func slotStatusOf(ctx context.Context, dsn, name string) (*slotStatus, error) {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	s, err := preflight.LookupSlot(ctx, conn, name)
+	s, err := source.LookupSlot(ctx, conn, name)
 	if err != nil {
 		return nil, source.Explain(err, nil)
 	}
@@ -190,7 +190,7 @@ func destinationStatus(c *cli.Context, raw string) (*destStatus, []tableStatus, 
 			CheckpointLSN: st.Checkpoint.String(), UpdatedAt: st.UpdatedAt,
 		}
 	}
-	if rec, err := preflight.ReadLease(c.Context, store); err != nil {
+	if rec, err := lsnstore.ReadLease(c.Context, store); err != nil {
 		return nil, nil, st, false, err
 	} else if rec != nil {
 		ds.Lease = &leaseStatus{Owner: rec.Owner, Host: rec.Host, PID: rec.PID, ExpiresAt: rec.ExpiresAt, Expired: time.Now().After(rec.ExpiresAt)}

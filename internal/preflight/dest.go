@@ -362,7 +362,7 @@ func State(ctx context.Context, store sink.Store, o Options) (r Result, st lsnst
 // liveLease returns the record of the destination's lease when a process
 // holds it and it has not expired.
 func liveLease(ctx context.Context, store sink.Store) *lsnstore.LeaseRecord {
-	rec, err := ReadLease(ctx, store)
+	rec, err := lsnstore.ReadLease(ctx, store)
 	if err != nil || rec == nil || time.Now().After(rec.ExpiresAt) {
 		return nil
 	}

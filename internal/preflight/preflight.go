@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // Status is the outcome of one check.
@@ -92,7 +93,7 @@ var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 // fails as a whole: a check that cannot run is itself a failed result.
 func Run(ctx context.Context, o Options) []Result {
 	var rs []Result
-	var slot *Slot
+	var slot *source.Slot
 	sourceOK := false
 	if o.Source != "" {
 		var srs []Result
@@ -115,7 +116,7 @@ func Run(ctx context.Context, o Options) []Result {
 // Source connects to o.Source in a read-only session and runs the source
 // checks. It returns the replication slot o.Slot (nil when missing) and
 // whether the slot could be looked up, which Plan needs.
-func Source(ctx context.Context, o Options) ([]Result, *Slot, bool) {
+func Source(ctx context.Context, o Options) ([]Result, *source.Slot, bool) {
 	conn, srv, r := connect(ctx, o.Source)
 	rs := []Result{r}
 	if conn == nil {
@@ -124,7 +125,7 @@ func Source(ctx context.Context, o Options) ([]Result, *Slot, bool) {
 	defer conn.Close(context.WithoutCancel(ctx))
 
 	rs = append(rs, WALLevel(ctx, conn), checkRole(srv))
-	var slot *Slot
+	var slot *source.Slot
 	slotOK := false
 	if !slotName.MatchString(o.Slot) {
 		rs = append(rs, Result{Name: NameSlot, Status: Fail,
@@ -132,7 +133,7 @@ func Source(ctx context.Context, o Options) ([]Result, *Slot, bool) {
 			Fix:    "use 1 to 63 lower-case letters, digits and underscores in --slot"})
 	} else {
 		var err error
-		if slot, err = LookupSlot(ctx, conn, o.Slot); err != nil {
+		if slot, err = source.LookupSlot(ctx, conn, o.Slot); err != nil {
 			rs = append(rs, queryFailed(NameSlot, err))
 		} else {
 			slotOK = true

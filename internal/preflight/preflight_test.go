@@ -14,6 +14,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink/localfs"
+	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // find returns the result named name.
@@ -46,11 +47,11 @@ func want(t *testing.T, r Result, status Status, phrases ...string) {
 
 func TestCheckPlan(t *testing.T) {
 	o := Options{Slot: "s", Publication: "p"}
-	slot := &Slot{Name: "s", ConfirmedFlushLSN: 0x100}
+	slot := &source.Slot{Name: "s", ConfirmedFlushLSN: 0x100}
 	done := lsnstore.State{Slot: "s", Publication: "p", SnapshotDone: true, Checkpoint: 0x100}
 	for _, c := range []struct {
 		name      string
-		slot      *Slot
+		slot      *source.Slot
 		st        lsnstore.State
 		haveState bool
 		status    Status
@@ -72,20 +73,20 @@ func TestCheckPlan(t *testing.T) {
 }
 
 func TestCheckSlotState(t *testing.T) {
-	ok := Slot{Name: "s", Type: "logical", Plugin: "pgoutput", Here: true, WALStatus: "reserved", LagBytes: 2048, RetainedBytes: 4096}
-	with := func(f func(*Slot)) *Slot {
+	ok := source.Slot{Name: "s", Type: "logical", Plugin: "pgoutput", Here: true, WALStatus: "reserved", LagBytes: 2048, RetainedBytes: 4096}
+	with := func(f func(*source.Slot)) *source.Slot {
 		s := ok
 		f(&s)
 		return &s
 	}
 	want(t, SlotState("s", nil), Info, "does not exist")
 	want(t, SlotState("s", &ok), OK, "inactive", "2.0 KiB behind", "retains 4.0 KiB")
-	want(t, SlotState("s", with(func(s *Slot) { s.Active, s.PID = true, 42 })), Info, "active (PID 42)")
-	want(t, SlotState("s", with(func(s *Slot) { s.Here, s.Database = false, "other" })), Fail, "database other", "another --slot")
-	want(t, SlotState("s", with(func(s *Slot) { s.Plugin = "wal2json" })), Fail, "not a pgoutput")
-	want(t, SlotState("s", with(func(s *Slot) { s.Type, s.Plugin = "physical", "" })), Fail, "physical")
-	want(t, SlotState("s", with(func(s *Slot) { s.WALStatus = "lost" })), Fail, "invalidated", "cdc2s3 drop")
-	want(t, SlotState("s", with(func(s *Slot) { s.WALStatus = "unreserved" })), Warn, "max_slot_wal_keep_size")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.Active, s.PID = true, 42 })), Info, "active (PID 42)")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.Here, s.Database = false, "other" })), Fail, "database other", "another --slot")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.Plugin = "wal2json" })), Fail, "not a pgoutput")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.Type, s.Plugin = "physical", "" })), Fail, "physical")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.WALStatus = "lost" })), Fail, "invalidated", "cdc2s3 drop")
+	want(t, SlotState("s", with(func(s *source.Slot) { s.WALStatus = "unreserved" })), Warn, "max_slot_wal_keep_size")
 }
 
 func TestCheckHeadroom(t *testing.T) {
@@ -242,7 +243,7 @@ func TestCheckSource(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO quiet VALUES (1, 1)`); err != nil {
 		t.Fatal(err)
 	}
-	s, err := LookupSlot(ctx, conn, "pf")
+	s, err := source.LookupSlot(ctx, conn, "pf")
 	if err != nil || s == nil {
 		t.Fatalf("LookupSlot: %+v, %v", s, err)
 	}
@@ -250,7 +251,7 @@ func TestCheckSource(t *testing.T) {
 		int64(s.CurrentLSN-s.ConfirmedFlushLSN) != s.LagBytes || int64(s.CurrentLSN-s.RestartLSN) != s.RetainedBytes {
 		t.Errorf("slot %+v", s)
 	}
-	if missing, err := LookupSlot(ctx, conn, "nope"); missing != nil || err != nil {
-		t.Errorf("LookupSlot(nope) = %+v, %v", missing, err)
+	if missing, err := source.LookupSlot(ctx, conn, "nope"); missing != nil || err != nil {
+		t.Errorf("source.LookupSlot(nope) = %+v, %v", missing, err)
 	}
 }

@@ -1,102 +1,17 @@
 package preflight
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/source"
 )
-
-// currentLSN is the server's WAL position in SQL: the insert position on a
-// primary, the replay position on a standby (where pg_current_wal_lsn
-// fails).
-const currentLSN = `(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)`
-
-// Slot is a replication slot as pg_replication_slots shows it, with the
-// distances from the server's current WAL position.
-type Slot struct {
-	Name      string
-	Type      string // "logical" or "physical"
-	Plugin    string // output plugin of a logical slot: cdc2s3's is "pgoutput"
-	Database  string // database of a logical slot
-	Here      bool   // the slot belongs to the connection's database
-	Temporary bool
-	Active    bool
-	PID       int32 // the walsender using it, when Active
-	// WALStatus is reserved, extended, unreserved or lost (invalidated:
-	// the WAL it needed is gone).
-	WALStatus  string
-	RestartLSN pglogrepl.LSN // oldest WAL the slot keeps
-	// ConfirmedFlushLSN is what the consumer acknowledged: for cdc2s3, the
-	// position at or below which every change is uploaded.
-	ConfirmedFlushLSN pglogrepl.LSN
-	CurrentLSN        pglogrepl.LSN // the server's WAL position at the lookup
-	LagBytes          int64         // CurrentLSN - ConfirmedFlushLSN
-	RetainedBytes     int64         // CurrentLSN - RestartLSN: WAL kept for the slot
-}
-
-// LookupSlot returns the replication slot name, or nil when there is none.
-// Slot names are unique per server, so it looks in every database.
-func LookupSlot(ctx context.Context, conn *pgx.Conn, name string) (*Slot, error) {
-	var (
-		s                           = Slot{Name: name}
-		pid                         *int32
-		restart, confirmed, current *string
-		lag, retained               *int64
-		plugin, database, walStatus *string
-	)
-	err := conn.QueryRow(ctx, `
-		SELECT slot_type, plugin::text, database::text, coalesce(database = current_database(), false), temporary,
-		       active, active_pid, wal_status, restart_lsn::text, confirmed_flush_lsn::text, `+currentLSN+`::text,
-		       pg_wal_lsn_diff(`+currentLSN+`, confirmed_flush_lsn)::bigint,
-		       pg_wal_lsn_diff(`+currentLSN+`, restart_lsn)::bigint
-		FROM pg_replication_slots WHERE slot_name = $1`, name).
-		Scan(&s.Type, &plugin, &database, &s.Here, &s.Temporary, &s.Active, &pid, &walStatus,
-			&restart, &confirmed, &current, &lag, &retained)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up slot %q: %w", name, err)
-	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	s.Plugin, s.Database, s.WALStatus = str(plugin), str(database), str(walStatus)
-	if pid != nil {
-		s.PID = *pid
-	}
-	for _, l := range []struct {
-		text *string
-		lsn  *pglogrepl.LSN
-	}{{restart, &s.RestartLSN}, {confirmed, &s.ConfirmedFlushLSN}, {current, &s.CurrentLSN}} {
-		if l.text == nil {
-			continue
-		}
-		if *l.lsn, err = pglogrepl.ParseLSN(*l.text); err != nil {
-			return nil, fmt.Errorf("slot %q: %w", name, err)
-		}
-	}
-	if lag != nil {
-		s.LagBytes = *lag
-	}
-	if retained != nil {
-		s.RetainedBytes = *retained
-	}
-	return &s, nil
-}
 
 // SlotState judges the slot cdc2s3 would use: missing (the first run
 // creates it), unusable (another database, not pgoutput), invalidated
 // (wal_status lost) or about to be, in use, and how much WAL it keeps.
-func SlotState(name string, s *Slot) Result {
+func SlotState(name string, s *source.Slot) Result {
 	r := Result{Name: NameSlot, Status: OK}
 	if s == nil {
 		r.Status, r.Detail = Info, fmt.Sprintf("replication slot %s does not exist: the first run creates it, with a full load", name)
@@ -141,7 +56,7 @@ func SlotState(name string, s *Slot) Result {
 // Plan says what the next cdc2s3 run would do with this slot and the
 // destination's state, by the rules of docs/operations.md ("What a start
 // does"), and fails where run would refuse to start.
-func Plan(o Options, slot *Slot, st lsnstore.State, haveState bool) Result {
+func Plan(o Options, slot *source.Slot, st lsnstore.State, haveState bool) Result {
 	r := Result{Name: NameStart, Status: OK}
 	ours := haveState && st.Slot == o.Slot
 	switch {

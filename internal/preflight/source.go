@@ -134,7 +134,7 @@ func ReplicationConnection(ctx context.Context, dsn string) Result {
 
 // SlotHeadroom checks that a replication slot is free for cdc2s3 unless its
 // slot exists already.
-func SlotHeadroom(ctx context.Context, conn *pgx.Conn, slot *Slot) Result {
+func SlotHeadroom(ctx context.Context, conn *pgx.Conn, slot *source.Slot) Result {
 	var max, used int
 	err := conn.QueryRow(ctx, `SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int`).Scan(&max, &used)
 	if err != nil {
@@ -146,7 +146,7 @@ func SlotHeadroom(ctx context.Context, conn *pgx.Conn, slot *Slot) Result {
 
 // SenderHeadroom checks that a WAL sender is free for cdc2s3, unless its
 // slot is active (then a running cdc2s3 has its sender already).
-func SenderHeadroom(ctx context.Context, conn *pgx.Conn, slot *Slot) Result {
+func SenderHeadroom(ctx context.Context, conn *pgx.Conn, slot *source.Slot) Result {
 	var max, used int
 	err := conn.QueryRow(ctx, `SELECT current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_stat_replication)::int`).Scan(&max, &used)
 	if err != nil {
@@ -190,24 +190,7 @@ func KeepSize(ctx context.Context, conn *pgx.Conn) Result {
 // InactiveSlots warns about slots other than ours that nobody consumes:
 // each keeps WAL from its restart_lsn on.
 func InactiveSlots(ctx context.Context, conn *pgx.Conn, ours string) Result {
-	rows, err := conn.Query(ctx, `
-		SELECT slot_name::text, slot_type, coalesce(database::text, ''), coalesce(database = current_database(), true),
-		       coalesce(pg_wal_lsn_diff(`+currentLSN+`, restart_lsn), 0)::bigint
-		FROM pg_replication_slots WHERE NOT active AND slot_name <> $1
-		ORDER BY 5 DESC, 1`, ours)
-	if err != nil {
-		return queryFailed(NameInactiveSlots, err)
-	}
-	type idle struct {
-		name, typ, db string
-		here          bool
-		bytes         int64
-	}
-	slots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (idle, error) {
-		var s idle
-		err := r.Scan(&s.name, &s.typ, &s.db, &s.here, &s.bytes)
-		return s, err
-	})
+	slots, err := source.IdleSlots(ctx, conn, ours)
 	if err != nil {
 		return queryFailed(NameInactiveSlots, err)
 	}
@@ -217,14 +200,14 @@ func InactiveSlots(ctx context.Context, conn *pgx.Conn, ours string) Result {
 	var names, fixes []string
 	var total int64
 	for _, s := range slots {
-		total += s.bytes
-		n := fmt.Sprintf("%s (%s, retains %s)", s.name, s.typ, FormatBytes(s.bytes))
-		if !s.here {
-			n = fmt.Sprintf("%s (%s in database %s, retains %s)", s.name, s.typ, s.db, FormatBytes(s.bytes))
+		total += s.RetainedBytes
+		n := fmt.Sprintf("%s (%s, retains %s)", s.Name, s.Type, FormatBytes(s.RetainedBytes))
+		if !s.Here {
+			n = fmt.Sprintf("%s (%s in database %s, retains %s)", s.Name, s.Type, s.Database, FormatBytes(s.RetainedBytes))
 		}
 		names = append(names, n)
 		if len(fixes) < 10 {
-			fixes = append(fixes, fmt.Sprintf("SELECT pg_drop_replication_slot(%s);", quoteLiteral(s.name)))
+			fixes = append(fixes, fmt.Sprintf("SELECT pg_drop_replication_slot(%s);", quoteLiteral(s.Name)))
 		}
 	}
 	if len(slots) > len(fixes) {
@@ -253,23 +236,14 @@ type publication struct {
 func checkPublication(ctx context.Context, conn *pgx.Conn, srv *server, o Options) (Result, *publication) {
 	p := &publication{name: o.Publication}
 	r := Result{Name: NamePublication}
-	var ins, upd, del, trunc bool
-	var partitions int
-	err := conn.QueryRow(ctx, `
-		SELECT p.puballtables, p.pubviaroot, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate,
-		       (SELECT count(*) FROM pg_publication_tables t WHERE t.pubname = p.pubname)::int,
-		       (SELECT count(*) FROM pg_publication_tables t
-		          JOIN pg_namespace n ON n.nspname = t.schemaname
-		          JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename
-		        WHERE t.pubname = p.pubname AND c.relispartition)::int
-		FROM pg_publication p WHERE p.pubname = $1`, o.Publication).
-		Scan(&p.allTables, &p.viaRoot, &ins, &upd, &del, &trunc, &p.tables, &partitions)
-	switch {
-	case err == pgx.ErrNoRows:
-	case err != nil:
+	found, err := source.LookupPublication(ctx, conn, o.Publication)
+	if err != nil {
 		return queryFailed(NamePublication, err), nil
-	default:
-		p.exists = true
+	}
+	var partitions int
+	if found != nil {
+		p.exists, p.allTables, p.viaRoot, p.tables, p.ops = true, found.AllTables, found.ViaRoot, found.Tables, found.Operations()
+		partitions = found.Partitions
 	}
 	name := quoteIdent(o.Publication)
 	if !p.exists {
@@ -289,14 +263,6 @@ func checkPublication(ctx context.Context, conn *pgx.Conn, srv *server, o Option
 			}
 		}
 		return r, p
-	}
-	for _, op := range []struct {
-		on   bool
-		name string
-	}{{ins, "insert"}, {upd, "update"}, {del, "delete"}, {trunc, "truncate"}} {
-		if op.on {
-			p.ops = append(p.ops, op.name)
-		}
 	}
 	what := fmt.Sprintf("FOR %d table(s)", p.tables)
 	if p.allTables {
