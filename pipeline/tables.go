@@ -57,7 +57,7 @@ func (w *writer) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) err
 	}
 	before := t.open.w.Stats().Bytes
 	err := t.open.w.Write(pqfile.Meta{
-		Op: row.Op, CommitTime: ts, LSN: int64(pos.LSN), Seq: int64(pos.Seq), Unchanged: row.Unchanged,
+		Op: row.Op, CommitTime: ts, LSN: pos.LSN, Seq: pos.Seq, Unchanged: row.Unchanged,
 	}, row.Values)
 	if err != nil {
 		return err

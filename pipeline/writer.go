@@ -166,7 +166,7 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 			return w.setKey(ctx, described)
 		}
 		for _, row := range rows {
-			pos := sink.Pos{LSN: uint64(end), Seq: seq}
+			pos := sink.Pos{LSN: end, Seq: seq}
 			seq++
 			t, err := w.table(ctx, row.Rel, end)
 			if err != nil {

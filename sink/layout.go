@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pglogrepl"
 )
 
 // StatePrefix is the folder of the tool's own state (contract §1): never
@@ -42,7 +44,7 @@ func IsLoadKey(key string) bool {
 // and the row's sequence number within that transaction. Positions order
 // CDC rows exactly as the contract's (_cdc_lsn, _cdc_seq).
 type Pos struct {
-	LSN uint64
+	LSN pglogrepl.LSN
 	Seq uint64
 }
 
@@ -50,7 +52,7 @@ type Pos struct {
 func (p Pos) Less(q Pos) bool { return p.LSN < q.LSN || (p.LSN == q.LSN && p.Seq < q.Seq) }
 
 // String prints the position as LSN/seq in hex, the form used in keys.
-func (p Pos) String() string { return fmt.Sprintf("%016X%08X", p.LSN, p.Seq) }
+func (p Pos) String() string { return fmt.Sprintf("%016X%08X", uint64(p.LSN), p.Seq) }
 
 // CDCKey returns the key of a change file holding the rows from first to
 // last, both included: CDC-<first>-<last>.parquet with fixed-width hex, so
@@ -81,5 +83,5 @@ func parsePos(s string) (Pos, error) {
 		return Pos{}, err
 	}
 	seq, err := strconv.ParseUint(s[16:], 16, 32)
-	return Pos{LSN: lsn, Seq: seq}, err
+	return Pos{LSN: pglogrepl.LSN(lsn), Seq: seq}, err
 }

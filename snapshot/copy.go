@@ -305,7 +305,7 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	prog := c.table.prog
-	meta := pqfile.Meta{Op: 'I', CommitTime: o.Time.UnixMicro(), LSN: int64(o.LSN)}
+	meta := pqfile.Meta{Op: 'I', CommitTime: o.Time.UnixMicro(), LSN: o.LSN}
 	// Progress is told every progressRows rows, not every row: its
 	// counters are shared by every worker.
 	const progressRows = 4096

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/parquet-go/parquet-go"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
@@ -418,7 +417,7 @@ func printSummary(out io.Writer, summaries []*tableSummary) {
 func summaryRow(name string, s *tableSummary) []string {
 	last := "-"
 	if s.CDCFiles > 0 {
-		last = pglogrepl.LSN(s.Last.LSN).String()
+		last = s.Last.LSN.String()
 	}
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return []string{

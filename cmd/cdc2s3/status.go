@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
@@ -231,7 +230,7 @@ func tableStatuses(objs []sink.ObjectInfo) []tableStatus {
 			if f.LastCDCFile == "" || f.last.Less(last) {
 				mod := o.ModTime.UTC()
 				f.last, f.LastCDCFile, f.LastCDCTime = last, o.Key, &mod
-				f.LastCDCLSN = pglogrepl.LSN(last.LSN).String()
+				f.LastCDCLSN = last.LSN.String()
 			}
 		case sink.IsLoadKey(o.Key):
 			f.LoadFiles++

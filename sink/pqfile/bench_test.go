@@ -53,7 +53,7 @@ func BenchmarkWriter(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: int64(i)}
+				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
 				if err := w.Write(m, rows[i%len(rows)]); err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -31,11 +32,11 @@ type Options struct {
 
 // Meta is the metadata of one row (contract §2).
 type Meta struct {
-	Op         byte     // 'I', 'U', 'D' or 'T'
-	CommitTime int64    // microseconds since the Unix epoch, UTC
-	LSN        int64    // end LSN of the transaction's commit record
-	Seq        int64    // position of the row among its transaction's rows
-	Unchanged  []string // names of unchanged TOASTed columns, NULL in this row
+	Op         byte          // 'I', 'U', 'D' or 'T'
+	CommitTime int64         // microseconds since the Unix epoch, UTC
+	LSN        pglogrepl.LSN // end LSN of the transaction's commit record
+	Seq        uint64        // position of the row among its transaction's rows
+	Unchanged  []string      // names of unchanged TOASTed columns, NULL in this row
 }
 
 // Stats counts what a Writer wrote and what it had to adapt.
@@ -178,8 +179,8 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 	}
 	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
 	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
-	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(m.LSN), 0, 0, 2))
-	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(m.Seq), 0, 0, 3))
+	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(int64(m.LSN)), 0, 0, 2))
+	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(int64(m.Seq)), 0, 0, 3))
 	if len(m.Unchanged) == 0 {
 		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
 	} else {

@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/jackc/pglogrepl"
 
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
@@ -843,7 +844,7 @@ func TestRowGroups(t *testing.T) {
 	var meta []pqfile.Meta
 	var wantBytes int64
 	for i := range n {
-		meta = append(meta, pqfile.Meta{Op: 'I', LSN: int64(i / 10), Seq: int64(i % 10)})
+		meta = append(meta, pqfile.Meta{Op: 'I', LSN: pglogrepl.LSN(i / 10), Seq: uint64(i % 10)})
 		txt := strings.Repeat(string(rune('a'+i%26)), i%50)
 		d := fmt.Sprintf("%d.%03d", i-n/2, i%1000)
 		tags := fmt.Sprintf(`{"t%d",NULL}`, i)
@@ -957,7 +958,7 @@ func TestReusedBuffers(t *testing.T) {
 		n := copy(buf, s)
 		m := copy(buf[n:], b)
 		k := copy(buf[n+m:], a)
-		if err := w.Write(pqfile.Meta{Op: 'I', Seq: int64(i)}, [][]byte{buf[:n], buf[n : n+m], buf[n+m : n+m+k]}); err != nil {
+		if err := w.Write(pqfile.Meta{Op: 'I', Seq: uint64(i)}, [][]byte{buf[:n], buf[n : n+m], buf[n+m : n+m+k]}); err != nil {
 			t.Fatal(err)
 		}
 		for j := range buf[:n+m+k] {
