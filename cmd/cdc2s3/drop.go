@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
@@ -63,62 +64,17 @@ func dropCommand() *cli.Command {
 // runDrop decides what to drop, asks, drops and says what it removed.
 func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState bool) error {
 	ctx := c.Context
-	out := c.App.Writer
 	conn, err := source.Connect(ctx, c.String("source"))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	slot, err := source.LookupSlot(ctx, conn, slotName)
-	if err != nil {
-		return source.Explain(err, nil)
-	}
-	if slot != nil {
-		if !slot.Here && slot.Database != "" {
-			return cli.Exit(fmt.Sprintf("replication slot %s belongs to database %s: point --source at that database to drop it", slotName, slot.Database), 1)
-		}
-		if slot.Active {
-			return cli.Exit(fmt.Sprintf("replication slot %s is active (PID %d): stop the cdc2s3 daemon that uses it first, then run drop again", slotName, slot.PID), 1)
-		}
-	}
-
-	found, err := source.LookupPublication(ctx, conn, pub)
+	p, err := planDrop(c, conn, slotName, pub, st, haveState)
 	if err != nil {
 		return err
 	}
-	pubExists := found != nil
-	// cdc2s3 records the publication it streams in the destination's
-	// state; without that record only an explicit request drops one: on
-	// the command line, not from the environment or a config file that run
-	// shares, and with --yes.
-	recorded := haveState && st.Slot == slotName && st.Publication == pub
-	explicit := onCommandLine(os.Args, "publication") && c.Bool("yes")
-	dropPub := pubExists && (recorded || explicit)
-	keepNote := ""
-	if pubExists && !dropPub {
-		keepNote = fmt.Sprintf("publication %s kept: no destination state says cdc2s3 uses it; to drop it too, pass --dest of the destination, or --publication %s --yes", pub, pub)
-	}
-
-	if slot == nil && !dropPub {
-		msg := fmt.Sprintf("nothing dropped: no replication slot %s", slotName)
-		if names, err := source.SlotNames(ctx, conn); err == nil && len(names) > 0 {
-			msg += " (slots of this server: " + strings.Join(names, ", ") + ")"
-		}
-		if keepNote != "" {
-			msg += "; " + keepNote
-		}
-		return cli.Exit(msg, 1)
-	}
-
-	var plan []string
-	if slot != nil {
-		plan = append(plan, fmt.Sprintf("replication slot %s (confirmed_flush_lsn %s, retains %s of WAL)", slotName, slot.ConfirmedFlushLSN, preflight.FormatBytes(slot.RetainedBytes)))
-	}
-	if dropPub {
-		plan = append(plan, "publication "+pub)
-	}
 	if !c.Bool("yes") {
-		ok, err := confirm(c.App.Reader, out, fmt.Sprintf("Drop %s? [y/N] ", strings.Join(plan, " and ")))
+		ok, err := confirm(c.App.Reader, c.App.Writer, fmt.Sprintf("Drop %s? [y/N] ", strings.Join(p.what(), " and ")))
 		if err != nil {
 			return err
 		}
@@ -126,28 +82,98 @@ func runDrop(c *cli.Context, slotName, pub string, st lsnstore.State, haveState 
 			return cli.Exit("not confirmed: nothing dropped (answer y on a terminal, or pass --yes)", 1)
 		}
 	}
+	return p.run(ctx, conn, c.App.Writer, st, haveState)
+}
 
-	if slot != nil {
-		if err := source.DropSlot(ctx, conn, slotName); err != nil {
+// dropPlan is what drop removes: the slot (when it exists) and the
+// publication (when cdc2s3 is known to use it, or it is named with --yes).
+type dropPlan struct {
+	slotName, pub string
+	slot          *source.Slot // nil: no such slot
+	dropPub       bool
+	keepNote      string // why an existing publication stays
+}
+
+// planDrop looks the slot and the publication up and decides what to drop.
+// It fails when the slot is another database's or in use, or when there
+// is nothing to drop.
+func planDrop(c *cli.Context, conn *pgx.Conn, slotName, pub string, st lsnstore.State, haveState bool) (*dropPlan, error) {
+	ctx := c.Context
+	p := &dropPlan{slotName: slotName, pub: pub}
+	var err error
+	if p.slot, err = source.LookupSlot(ctx, conn, slotName); err != nil {
+		return nil, source.Explain(err, nil)
+	}
+	if s := p.slot; s != nil {
+		if !s.Here && s.Database != "" {
+			return nil, cli.Exit(fmt.Sprintf("replication slot %s belongs to database %s: point --source at that database to drop it", slotName, s.Database), 1)
+		}
+		if s.Active {
+			return nil, cli.Exit(fmt.Sprintf("replication slot %s is active (PID %d): stop the cdc2s3 daemon that uses it first, then run drop again", slotName, s.PID), 1)
+		}
+	}
+	found, err := source.LookupPublication(ctx, conn, pub)
+	if err != nil {
+		return nil, err
+	}
+	// cdc2s3 records the publication it streams in the destination's
+	// state; without that record only an explicit request drops one: on
+	// the command line, not from the environment or a config file that run
+	// shares, and with --yes.
+	recorded := haveState && st.Slot == slotName && st.Publication == pub
+	explicit := onCommandLine(os.Args, "publication") && c.Bool("yes")
+	p.dropPub = found != nil && (recorded || explicit)
+	if found != nil && !p.dropPub {
+		p.keepNote = fmt.Sprintf("publication %s kept: no destination state says cdc2s3 uses it; to drop it too, pass --dest of the destination, or --publication %s --yes", pub, pub)
+	}
+	if p.slot == nil && !p.dropPub {
+		msg := fmt.Sprintf("nothing dropped: no replication slot %s", slotName)
+		if names, err := source.SlotNames(ctx, conn); err == nil && len(names) > 0 {
+			msg += " (slots of this server: " + strings.Join(names, ", ") + ")"
+		}
+		if p.keepNote != "" {
+			msg += "; " + p.keepNote
+		}
+		return nil, cli.Exit(msg, 1)
+	}
+	return p, nil
+}
+
+// what describes the plan for the confirmation question.
+func (p *dropPlan) what() []string {
+	var what []string
+	if p.slot != nil {
+		what = append(what, fmt.Sprintf("replication slot %s (confirmed_flush_lsn %s, retains %s of WAL)", p.slotName, p.slot.ConfirmedFlushLSN, preflight.FormatBytes(p.slot.RetainedBytes)))
+	}
+	if p.dropPub {
+		what = append(what, "publication "+p.pub)
+	}
+	return what
+}
+
+// run drops what the plan names and says so on out.
+func (p *dropPlan) run(ctx context.Context, conn *pgx.Conn, out io.Writer, st lsnstore.State, haveState bool) error {
+	if p.slot != nil {
+		if err := source.DropSlot(ctx, conn, p.slotName); err != nil {
 			if errors.Is(err, source.ErrSlotActive) {
-				return cli.Exit(fmt.Sprintf("replication slot %s became active: stop the cdc2s3 daemon that uses it first, then run drop again", slotName), 1)
+				return cli.Exit(fmt.Sprintf("replication slot %s became active: stop the cdc2s3 daemon that uses it first, then run drop again", p.slotName), 1)
 			}
 			return err
 		}
-		fmt.Fprintf(out, "dropped replication slot %s\n", slotName)
+		fmt.Fprintf(out, "dropped replication slot %s\n", p.slotName)
 	} else {
-		fmt.Fprintf(out, "no replication slot %s\n", slotName)
+		fmt.Fprintf(out, "no replication slot %s\n", p.slotName)
 	}
-	if dropPub {
-		if err := source.DropPublication(ctx, conn, pub); err != nil {
+	if p.dropPub {
+		if err := source.DropPublication(ctx, conn, p.pub); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "dropped publication %s\n", pub)
-	} else if keepNote != "" {
-		fmt.Fprintln(out, keepNote)
+		fmt.Fprintf(out, "dropped publication %s\n", p.pub)
+	} else if p.keepNote != "" {
+		fmt.Fprintln(out, p.keepNote)
 	}
-	if haveState && st.Slot == slotName && slot != nil {
-		fmt.Fprintf(out, "the destination's files were not touched; its state still names slot %s, so a run on it reports the slot as lost: start a new full load in a new --dest\n", slotName)
+	if haveState && st.Slot == p.slotName && p.slot != nil {
+		fmt.Fprintf(out, "the destination's files were not touched; its state still names slot %s, so a run on it reports the slot as lost: start a new full load in a new --dest\n", p.slotName)
 	}
 	return nil
 }

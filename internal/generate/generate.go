@@ -84,17 +84,9 @@ func Run(ctx context.Context, dsn string, o Options, log *slog.Logger) (Stats, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.Rate < 0 || o.Batch < 0 || o.Duration < 0 {
-		return Stats{}, fmt.Errorf("generate: rate, batch and duration must not be negative")
-	}
-	if o.Rate == 0 {
-		o.Rate = DefaultRate
-	}
-	if o.Batch == 0 {
-		o.Batch = DefaultBatch
-	}
-	if o.Seed == 0 {
-		o.Seed = time.Now().UnixNano()
+	o, err := o.withDefaults()
+	if err != nil {
+		return Stats{}, err
 	}
 
 	conn, err := pgx.Connect(ctx, dsn)
@@ -122,8 +114,29 @@ func Run(ctx context.Context, dsn string, o Options, log *slog.Logger) (Stats, e
 		wait, cancel = context.WithTimeout(ctx, o.Duration)
 	}
 	defer cancel()
-	work := context.WithoutCancel(ctx)
+	return g.drive(wait, context.WithoutCancel(ctx), conn, o, log)
+}
 
+// withDefaults checks o and fills in the defaults.
+func (o Options) withDefaults() (Options, error) {
+	if o.Rate < 0 || o.Batch < 0 || o.Duration < 0 {
+		return o, fmt.Errorf("generate: rate, batch and duration must not be negative")
+	}
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Batch == 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Seed == 0 {
+		o.Seed = time.Now().UnixNano()
+	}
+	return o, nil
+}
+
+// drive runs paced transactions on work until wait is done, logging
+// progress.
+func (g *generator) drive(wait, work context.Context, conn *pgx.Conn, o Options, log *slog.Logger) (Stats, error) {
 	var (
 		st        Stats
 		ops       int64 // operations committed

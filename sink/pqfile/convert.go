@@ -299,52 +299,12 @@ func parseTimestamp(s []byte, withZone bool) (int64, error) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return 0, fmt.Errorf("invalid timestamp %q", s)
 	}
-	rest = rest[9:]
-	var frac int64
-	if len(rest) > 0 && rest[0] == '.' {
-		rest = rest[1:]
-		n := 0
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			if n < 6 {
-				frac = frac*10 + int64(rest[n]-'0')
-			}
-			n++
-		}
-		for k := n; k < 6; k++ {
-			frac *= 10
-		}
-		rest = rest[n:]
-	}
+	frac, rest := parseMicros(rest[9:])
 	var offset int64 // seconds east of UTC
 	if withZone {
-		if len(rest) < 3 || (rest[0] != '+' && rest[0] != '-') {
-			return 0, fmt.Errorf("invalid timestamptz %q", s)
+		if offset, err = parseOffset(rest); err != nil {
+			return 0, fmt.Errorf("invalid timestamptz %q: %w", s, err)
 		}
-		sign := int64(1)
-		if rest[0] == '-' {
-			sign = -1
-		}
-		// hh, hh:mm or hh:mm:ss
-		off := rest[1:]
-		for mult := int64(3600); ; mult /= 60 {
-			if len(off) < 2 || mult == 0 {
-				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
-			}
-			v, err := atoi2(off[:2])
-			if err != nil {
-				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
-			}
-			offset += v * mult
-			off = off[2:]
-			if len(off) == 0 {
-				break
-			}
-			if off[0] != ':' {
-				return 0, fmt.Errorf("invalid timestamptz offset %q", s)
-			}
-			off = off[1:]
-		}
-		offset *= sign
 		rest = nil
 	}
 	if len(rest) != 0 {
@@ -360,6 +320,59 @@ func parseTimestamp(s []byte, withZone bool) (int64, error) {
 		return 0, errUnrepresentable
 	}
 	return secs*microsPerSecond + frac, nil
+}
+
+// parseMicros reads an optional fraction of a second (".123456", at most
+// six digits kept) and returns it in microseconds with the rest of b.
+func parseMicros(b []byte) (int64, []byte) {
+	if len(b) == 0 || b[0] != '.' {
+		return 0, b
+	}
+	b = b[1:]
+	var frac int64
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		if n < 6 {
+			frac = frac*10 + int64(b[n]-'0')
+		}
+		n++
+	}
+	for k := n; k < 6; k++ {
+		frac *= 10
+	}
+	return frac, b[n:]
+}
+
+// parseOffset reads a whole UTC offset, +hh, +hh:mm or +hh:mm:ss (or -),
+// and returns it in seconds east of UTC.
+func parseOffset(b []byte) (int64, error) {
+	if len(b) < 3 || (b[0] != '+' && b[0] != '-') {
+		return 0, errors.New("no UTC offset")
+	}
+	sign := int64(1)
+	if b[0] == '-' {
+		sign = -1
+	}
+	var offset int64
+	off := b[1:]
+	for mult := int64(3600); ; mult /= 60 {
+		if len(off) < 2 || mult == 0 {
+			return 0, errors.New("bad UTC offset")
+		}
+		v, err := atoi2(off[:2])
+		if err != nil {
+			return 0, errors.New("bad UTC offset")
+		}
+		offset += v * mult
+		off = off[2:]
+		if len(off) == 0 {
+			return offset * sign, nil
+		}
+		if off[0] != ':' {
+			return 0, errors.New("bad UTC offset")
+		}
+		off = off[1:]
+	}
 }
 
 func atoi2(b []byte) (int64, error) {
