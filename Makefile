@@ -13,6 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 all: build
 
 ## build: compile the binary into bin/cdc2s3
+# A release build: no faultpoints tag, so internal/faultpoint compiles out.
 build:
 	$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/cdc2s3
 
@@ -29,6 +30,8 @@ test: tools
 	bash scripts/ensure-postgres.sh
 	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed (run make fmt): $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags faultpoints ./...
+	$(GO) test -count=1 -tags faultpoints ./internal/faultpoint
 	$(GO) test -count=1 -timeout 40m ./...
 
 ## fmt: format the Go code

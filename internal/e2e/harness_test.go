@@ -62,7 +62,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "cdc2s3")
-	args := []string{"build", "-o", binary}
+	// The fault points (CDC2S3_FAULTPOINT, internal/faultpoint) exist only
+	// in a faultpoints build; release builds leave them out.
+	args := []string{"build", "-tags", "faultpoints", "-o", binary}
 	if os.Getenv("CDC2S3_E2E_RACE") == "1" {
 		// A binary built with the race detector: a data race makes it
 		// print a report and exit with status 66, which fails the test.
