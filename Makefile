@@ -8,7 +8,7 @@ GO      ?= go
 BIN     ?= bin/cdc2s3
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test tools fmt clean soak
+.PHONY: all build demo test test-unit tools fmt clean soak
 
 all: build
 
@@ -33,6 +33,10 @@ test: tools
 	$(GO) vet -tags faultpoints ./...
 	$(GO) test -count=1 -tags faultpoints ./internal/faultpoint
 	$(GO) test -count=1 -timeout 40m ./...
+
+## test-unit: the tests that need no server (go test -short), in under a minute; the integration tests skip
+test-unit:
+	$(GO) test -short -count=1 ./...
 
 ## fmt: format the Go code
 fmt:
