@@ -8,11 +8,12 @@ GO      ?= go
 BIN     ?= bin/cdc2s3
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build demo test tools fmt clean soak
+.PHONY: all build demo test test-unit tools fmt clean soak
 
 all: build
 
 ## build: compile the binary into bin/cdc2s3
+# A release build: no faultpoints tag, so internal/faultpoint compiles out.
 build:
 	$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o $(BIN) ./cmd/cdc2s3
 
@@ -29,7 +30,13 @@ test: tools
 	bash scripts/ensure-postgres.sh
 	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed (run make fmt): $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags faultpoints ./...
+	$(GO) test -count=1 -tags faultpoints ./internal/faultpoint
 	$(GO) test -count=1 -timeout 40m ./...
+
+## test-unit: the tests that need no server (go test -short), in under a minute; the integration tests skip
+test-unit:
+	$(GO) test -short -count=1 ./...
 
 ## fmt: format the Go code
 fmt:

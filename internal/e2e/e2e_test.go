@@ -106,7 +106,7 @@ func TestKillRestart(t *testing.T) {
 			d.done <- err
 			faults++
 		case <-time.After(60 * time.Second):
-			t.Fatalf("fault point %s was not reached within 60s\n%s", env[0], tail(d.out.String(), 20))
+			t.Fatalf("fault point %s was not reached within 60s (fault points need a -tags faultpoints build, as TestMain makes)\n%s", env[0], tail(d.out.String(), 20))
 		}
 	}
 	gen.stop(t)

@@ -34,7 +34,14 @@ func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
 
+// needs is what the tests here run against, for their skip under -short.
+var needs = []string{"PostgreSQL", "versitygw", "DuckDB (node/npm)", "a cdc2s3 binary built by go build"}
+
 func testMain(m *testing.M) int {
+	if testenv.Short() {
+		// No servers, no build: every test skips (newDatabase, startEnv).
+		return m.Run()
+	}
 	ctx := context.Background()
 	var err error
 	fail := func(err error) int {
@@ -62,7 +69,9 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "cdc2s3")
-	args := []string{"build", "-o", binary}
+	// The fault points (CDC2S3_FAULTPOINT, internal/faultpoint) exist only
+	// in a faultpoints build; release builds leave them out.
+	args := []string{"build", "-tags", "faultpoints", "-o", binary}
 	if os.Getenv("CDC2S3_E2E_RACE") == "1" {
 		// A binary built with the race detector: a data race makes it
 		// print a report and exit with status 66, which fails the test.
@@ -85,6 +94,7 @@ func repoRoot() string {
 // and a connection to it.
 func newDatabase(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
+	testenv.Integration(t, needs...)
 	ctx := context.Background()
 	name := strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
 	if err := pg.CreateDatabase(ctx, name); err != nil {
@@ -144,6 +154,7 @@ func start(t *testing.T, args ...string) *daemon {
 // startEnv is start with extra environment variables.
 func startEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
+	testenv.Integration(t, needs...)
 	d := &daemon{out: &syncBuffer{}, done: make(chan error, 1), started: time.Now()}
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Env = append(append(os.Environ(), s3Env()...), env...)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
 
 // pgBin holds the PostgreSQL 15 binaries.
@@ -39,9 +41,10 @@ func TestMain(m *testing.M) {
 }
 
 // testDSN returns the DSN of a fresh database for t. It fails t, rather than
-// skipping, when PostgreSQL cannot start.
+// skipping, when PostgreSQL cannot start; under -short it skips t.
 func testDSN(t *testing.T) string {
 	t.Helper()
+	testenv.Integration(t, "PostgreSQL")
 	cluster.once.Do(func() { cluster.err = startCluster() })
 	if cluster.err != nil {
 		t.Fatalf("start postgres: %v", cluster.err)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
 
 // ---- DuckDB, to build Parquet inputs without cdc2s3's writer ----
@@ -34,6 +36,7 @@ await conn.run(sql);
 // duck runs SQL in DuckDB (through Node.js, from the oracle's js directory).
 func duck(t *testing.T, sql string) {
 	t.Helper()
+	testenv.Integration(t, "DuckDB (node/npm)")
 	if err := Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +144,10 @@ func TestMain(m *testing.M) {
 
 // pgConn connects to a PostgreSQL 15 cluster (wal_level = logical) that the
 // package's tests share; the first call starts it. It fails the test when
-// PostgreSQL cannot run.
+// PostgreSQL cannot run, and skips it under -short.
 func pgConn(t *testing.T) *pgx.Conn {
 	t.Helper()
+	testenv.Integration(t, "PostgreSQL")
 	pg.once.Do(func() { pg.connStr, pg.stop, pg.err = startPostgres() })
 	if pg.err != nil {
 		t.Fatalf("start PostgreSQL: %v", pg.err)

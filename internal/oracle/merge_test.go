@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
 
 // intText is a table (id int primary key, v text).
@@ -19,6 +21,7 @@ var intTextCols = []string{"id INTEGER", "v VARCHAR"}
 // checkState merges dir and compares the result with want.
 func checkState(t *testing.T, dir string, tbl Table, want ...Row) {
 	t.Helper()
+	testenv.Integration(t, "DuckDB (node/npm)")
 	got, err := State(context.Background(), dir, tbl)
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +244,7 @@ func TestUnionByName(t *testing.T) {
 }
 
 func TestEmptyFolder(t *testing.T) {
+	testenv.Integration(t, "DuckDB (node/npm)")
 	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "never-written")} {
 		got, err := State(context.Background(), dir, intText)
 		if err != nil || len(got) != 0 {

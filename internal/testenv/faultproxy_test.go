@@ -147,7 +147,7 @@ func TestFaultProxyHTTP(t *testing.T) {
 
 // TestFaultProxyS3 runs sink/s3store through the proxy to a real S3 server.
 func TestFaultProxyS3(t *testing.T) {
-	srv := testenv.NewS3(t) // fails, never skips, if the server cannot start
+	srv := testenv.NewS3(t) // fails if the server cannot start; skips only under -short
 	p := testenv.NewFaultProxy(t, srv.Endpoint())
 	for _, kv := range p.Env(srv) {
 		k, v, _ := strings.Cut(kv, "=")

@@ -61,9 +61,11 @@ type Postgres struct {
 }
 
 // NewPostgres starts a cluster for tb and stops it when tb ends. It fails tb
-// if the cluster cannot start. At most one PostgresOptions may be given.
+// if the cluster cannot start, and skips it under -short (see Integration).
+// At most one PostgresOptions may be given.
 func NewPostgres(tb testing.TB, opts ...PostgresOptions) *Postgres {
 	tb.Helper()
+	Integration(tb, "PostgreSQL")
 	pg, err := StartPostgres(context.Background(), opts...)
 	if err != nil {
 		tb.Fatal(err)

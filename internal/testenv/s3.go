@@ -37,9 +37,10 @@ type S3Server struct {
 }
 
 // NewS3 starts an S3 server for tb and stops it when tb ends. It fails tb if
-// the server cannot start.
+// the server cannot start, and skips it under -short (see Integration).
 func NewS3(tb testing.TB) *S3Server {
 	tb.Helper()
+	Integration(tb, "versitygw")
 	s, err := StartS3(context.Background())
 	if err != nil {
 		tb.Fatal(err)

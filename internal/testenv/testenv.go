@@ -6,6 +6,11 @@
 // the New* wrappers take a testing.TB, fail the test on error and register
 // cleanup. A service that cannot start is a test failure, never a skip: the
 // error says why and includes the tail of the service's log.
+//
+// The one exception is go test -short (make test-unit), which runs no
+// servers: the New* wrappers and Integration skip the test with a message
+// naming what it needs, and a TestMain that starts services checks Short
+// first.
 package testenv
 
 import (

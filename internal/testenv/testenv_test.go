@@ -144,3 +144,21 @@ func TestWaitFor(t *testing.T) {
 		t.Fatalf("FreePort: %d, %v", port, err)
 	}
 }
+
+// TestIntegration checks that Integration skips under -short only, and that
+// Short agrees with testing.Short.
+func TestIntegration(t *testing.T) {
+	if Short() != testing.Short() {
+		t.Fatalf("Short() = %v, testing.Short() = %v", Short(), testing.Short())
+	}
+	var probe *testing.T
+	reached := false
+	t.Run("probe", func(t *testing.T) {
+		probe = t
+		Integration(t, "PostgreSQL", "versitygw")
+		reached = true
+	})
+	if probe.Skipped() != testing.Short() || reached == testing.Short() {
+		t.Fatalf("-short %v: Integration skipped %v, went on %v", testing.Short(), probe.Skipped(), reached)
+	}
+}

@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if testenv.Short() {
+		// No server: the tests that need it skip (newBucket, setEnv).
+		return m.Run()
+	}
 	var err error
 	srv, err = testenv.StartS3(context.Background())
 	if err != nil {
@@ -42,6 +46,7 @@ var bucketSeq atomic.Int64
 // newBucket creates a fresh bucket.
 func newBucket(t *testing.T) string {
 	t.Helper()
+	testenv.Integration(t, "versitygw")
 	name := fmt.Sprintf("test-%d", bucketSeq.Add(1))
 	if err := srv.CreateBucket(context.Background(), name); err != nil {
 		t.Fatal(err)
@@ -62,6 +67,8 @@ func options(bucket, prefix string) s3store.Options {
 
 // setEnv points the default credential chain at srv.
 func setEnv(t *testing.T) {
+	t.Helper()
+	testenv.Integration(t, "versitygw")
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
