@@ -310,6 +310,13 @@ func (r *receiver) takeSpool() *spool {
 // restart, since it is not acknowledged); the writer then writes and
 // flushes what was received in full.
 func (r *receiver) shutdown() error {
+	r.dropPartial()
+	r.h.stopped.Store(true)
+	return nil
+}
+
+// dropPartial drops the transactions not received in full.
+func (r *receiver) dropPartial() {
 	if r.spool != nil {
 		r.spool.reset()
 		r.spool = nil
@@ -319,8 +326,24 @@ func (r *receiver) shutdown() error {
 		st.spool.reset()
 		delete(r.streams, xid)
 	}
-	r.h.stopped.Store(true)
-	return nil
+}
+
+// discard removes every spool's temporary file once the stream is over:
+// partial transactions, the ones queued for the writer that it did not
+// take, and the free ones. Only after every stage has returned.
+func (r *receiver) discard() {
+	r.dropPartial()
+	for c := range r.h.txns { // closed by the receiver's return
+		c.spool.reset()
+	}
+	for {
+		select {
+		case s := <-r.h.free:
+			s.reset()
+		default:
+			return
+		}
+	}
 }
 
 // sendStatus reports the acknowledged position. Write, flush and apply are

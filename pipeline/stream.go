@@ -169,6 +169,13 @@ func (s *stream) run(ctx, stop context.Context) error {
 		return s.rcv.run(gctx, stop)
 	})
 	err = g.Wait()
+	// Every stage has returned: what is left of their temporary files
+	// (a failed stream's partial transactions, open and unsent files) is
+	// removed now, not when the process ends; the next session receives
+	// it again from the slot.
+	s.rcv.discard()
+	s.wr.discard()
+	s.up.discard()
 	if err == nil {
 		// Everything handed over is uploaded: acknowledge it before leaving.
 		s.rcv.sendStatus(false)

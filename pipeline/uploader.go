@@ -25,6 +25,18 @@ type uploader struct {
 	state  lsnstore.State // the checkpoint last saved
 	log    *slog.Logger
 	h      *handoff
+	// current is the batch being uploaded: its files not uploaded yet are
+	// removed by discard when the stream fails.
+	current *batch
+}
+
+// discard removes the local files of a batch whose upload did not finish.
+// Only after every stage has returned.
+func (u *uploader) discard() {
+	if u.current != nil {
+		removeFiles(u.current.files)
+		u.current = nil
+	}
 }
 
 // run is the uploading loop; it returns when the writer closes the batch
@@ -32,6 +44,7 @@ type uploader struct {
 func (u *uploader) run(ctx context.Context) error {
 	m := u.cfg.Metrics
 	for b := range u.h.batches {
+		u.current = b
 		start := time.Now()
 		m.uploadSince.Store(start.UnixNano())
 		rows, err := u.put(ctx, b)
@@ -48,6 +61,7 @@ func (u *uploader) run(ctx context.Context) error {
 			u.state = st
 		}
 		faultpoint.Hit(faultpoint.AfterCheckpoint)
+		u.current = nil
 		u.h.durable.Store(b.ack)
 		u.h.wake() // acknowledge now, not at the next status tick
 		m.uploadSince.Store(0)

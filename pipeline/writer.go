@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
@@ -124,6 +125,31 @@ func (w *writer) run(ctx context.Context) error {
 			}
 		}
 		pending = w.publish()
+	}
+}
+
+// discard removes the open and the sealed files not handed over, and the
+// files of batches the uploader did not take, once the stream is over.
+// Only after every stage has returned.
+func (w *writer) discard() {
+	for _, t := range w.tables {
+		if o := t.open; o != nil {
+			t.open = nil
+			o.f.Close()
+			os.Remove(o.f.Name())
+		}
+	}
+	removeFiles(w.sealed)
+	w.sealed = nil
+	for b := range w.h.batches { // closed by the writer's return
+		removeFiles(b.files)
+	}
+}
+
+// removeFiles removes the local copies of sealed files.
+func removeFiles(files []sealedFile) {
+	for _, f := range files {
+		os.Remove(f.path)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestS3Faults runs the pipeline through a proxy that injects S3 errors,
@@ -218,6 +219,70 @@ func TestTempDirAfterKill(t *testing.T) {
 	if !strings.Contains(d.out.String(), "removed the temp files of a cdc2s3 process") {
 		t.Errorf("the removal was not logged:\n%s", tail(d.out.String(), 20))
 	}
+	d.stop(t)
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("files left in --temp-dir after a graceful stop: %v", left)
+	}
+	compareTables(t, conn, out, [][2]string{{"public", "big"}})
+	checkNoDuplicates(t, out, [][2]string{{"public", "big"}})
+}
+
+// TestTempFilesAfterReconnect cuts the replication connection while the
+// daemon spools a large transaction still in progress: the session that
+// failed must remove its spool file when the daemon reconnects, not leave
+// it until the process ends (a daemon that reconnects often would
+// otherwise fill --temp-dir).
+func TestTempFilesAfterReconnect(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE big (id integer PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+	out, tmp := t.TempDir(), filepath.Join(t.TempDir(), "tmp")
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "tmprecon", "--flush-interval", "300ms", "--temp-dir", tmp)
+	waitConfirmed(t, conn, "tmprecon", 1, d, 2*time.Minute)
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 100000) i`); err != nil {
+		t.Fatal(err)
+	}
+	spoolGlob := filepath.Join(tmp, "cdc2s3-scratch-*", "cdc2s3-spool-*")
+	var spools []string
+	for deadline := time.Now().Add(time.Minute); len(spools) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no spool file under %s within a minute\n%s", tmp, tail(d.out.String(), 20))
+		}
+		spools, _ = filepath.Glob(spoolGlob)
+	}
+
+	// Cut the stream from the server side; the daemon reconnects.
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'tmprecon' AND active`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); strings.Count(d.out.String(), "msg=streaming") < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not stream again within a minute\n%s", tail(d.out.String(), 20))
+		}
+	}
+	for _, p := range spools {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("the failed session's spool %s is still there after the reconnect (%v)", p, err)
+		}
+	}
+
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "tmprecon", currentLSN(t, conn), d, 2*time.Minute)
 	d.stop(t)
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("files left in --temp-dir after a graceful stop: %v", left)
