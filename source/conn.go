@@ -18,9 +18,10 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// SessionSettings are the settings under which both the snapshot and the
-// replication stream print values, so LOAD and CDC rows of the same value
-// are identical (contract §3).
+// SessionSettings are the settings of every session cdc2s3 opens: those
+// under which both the snapshot and the replication stream print values,
+// so LOAD and CDC rows of the same value are identical (contract §3), and
+// no statement, idle-transaction or lock timeouts.
 var SessionSettings = map[string]string{
 	"TimeZone":           "UTC",
 	"DateStyle":          "ISO, MDY",
@@ -28,6 +29,12 @@ var SessionSettings = map[string]string{
 	"extra_float_digits": "3",
 	"bytea_output":       "hex",
 	"application_name":   "cdc2s3",
+	// Timeouts a role or database may set would kill a long COPY, the
+	// exported snapshot (held by an idle transaction) or a wait for a
+	// lock mid-load: every session of cdc2s3 runs without them.
+	"statement_timeout":                   "0",
+	"idle_in_transaction_session_timeout": "0",
+	"lock_timeout":                        "0",
 }
 
 // ParseConfig parses a connection string (URL or key=value; PG* variables

@@ -300,3 +300,35 @@ func loadRows(t *testing.T, dest, schema, table string) int64 {
 	}
 	return n
 }
+
+// TestSessionTimeouts gives the database the timeouts a DBA may set for
+// applications (statement_timeout, idle_in_transaction_session_timeout,
+// lock_timeout): cdc2s3's sessions must not inherit them, or a COPY that
+// takes longer, or the exported snapshot, is killed mid-load.
+func TestSessionTimeouts(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	db := strings.ToLower(t.Name())
+	for _, sql := range []string{
+		`CREATE TABLE slow (id bigint PRIMARY KEY, v text)`,
+		`INSERT INTO slow SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 150000) g`,
+		`ALTER DATABASE ` + db + ` SET statement_timeout = '100ms'`,
+		`ALTER DATABASE ` + db + ` SET idle_in_transaction_session_timeout = '200ms'`,
+		`ALTER DATABASE ` + db + ` SET lock_timeout = '100ms'`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := t.TempDir()
+	// The exported snapshot's transaction is idle while the load runs,
+	// and the COPY of the table takes longer than the statement timeout.
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "timeouts", "--snapshot-workers", "1", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "timeouts", 1, d, 3*time.Minute)
+	if _, err := conn.Exec(ctx, `UPDATE slow SET v = 'changed' WHERE id % 1000 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "timeouts", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "slow"}})
+}
