@@ -124,17 +124,30 @@ func (f promFactory) histogram(name, help string, buckets []float64) prometheus.
 	return h
 }
 
-// Handler serves /metrics (Prometheus), /debug/pprof/, /healthz (the process is alive)
+// HandlerOptions choose what Handler serves besides metrics and health.
+type HandlerOptions struct {
+	// Pprof serves Go's profiles under /debug/pprof/ (net/http/pprof).
+	// Off by default: profiles show the program's internals and a CPU
+	// profile or trace costs CPU while it runs.
+	Pprof bool
+}
+
+// Handler serves /metrics (Prometheus), /healthz (the process is alive)
 // and /readyz (streaming, and neither the stream nor an upload has been
-// stuck for two minutes), for ECS and load-balancer health checks.
-func (m *Metrics) Handler() http.Handler {
+// stuck for two minutes), for ECS and load-balancer health checks, and
+// /debug/pprof/ when o.Pprof is set.
+func (m *Metrics) Handler(o HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	// Profiles on demand (go tool pprof http://host:port/debug/pprof/profile).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if o.Pprof {
+		// Profiles on demand (go tool pprof http://host:port/debug/pprof/profile).
+		// Not /debug/pprof/cmdline: the command line may hold --source
+		// with its password.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

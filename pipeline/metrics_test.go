@@ -44,7 +44,7 @@ func TestMetricsSeries(t *testing.T) {
 	m.snapshotRows.WithLabelValues("demo.orders").Add(7)
 	m.streamedTxns.Inc()
 
-	code, body := get(t, m.Handler(), "/metrics")
+	code, body := get(t, m.Handler(HandlerOptions{}), "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
@@ -127,8 +127,35 @@ func TestMetricsSeries(t *testing.T) {
 func TestMetricsInstancesIndependent(t *testing.T) {
 	a, b := NewMetrics(), NewMetrics()
 	a.reconnects.Inc()
-	_, body := get(t, b.Handler(), "/metrics")
+	_, body := get(t, b.Handler(HandlerOptions{}), "/metrics")
 	if !strings.Contains(body, "cdc2s3_reconnects_total 0\n") {
 		t.Errorf("second registry sees the first's counts:\n%s", body)
+	}
+}
+
+// TestPprofOnlyWhenAsked checks that the profiles are served only with
+// HandlerOptions.Pprof (the --pprof flag), and health and metrics either
+// way.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	m := NewMetrics()
+	for _, pprof := range []bool{false, true} {
+		h := m.Handler(HandlerOptions{Pprof: pprof})
+		want := http.StatusNotFound
+		if pprof {
+			want = http.StatusOK
+		}
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=1"} {
+			if code, _ := get(t, h, path); code != want {
+				t.Errorf("pprof %v: %s: %d, want %d", pprof, path, code, want)
+			}
+		}
+		if code, _ := get(t, h, "/debug/pprof/cmdline"); code == http.StatusOK {
+			t.Errorf("pprof %v: /debug/pprof/cmdline served (it may show the source's password)", pprof)
+		}
+		for _, path := range []string{"/metrics", "/healthz"} {
+			if code, _ := get(t, h, path); code != http.StatusOK {
+				t.Errorf("pprof %v: %s: %d", pprof, path, code)
+			}
+		}
 	}
 }

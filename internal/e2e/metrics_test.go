@@ -13,7 +13,8 @@ import (
 )
 
 // TestMetricsAndHealth runs the daemon with --metrics-addr under generator
-// load and checks /healthz, /readyz and the Prometheus series.
+// load and checks /healthz, /readyz, the Prometheus series and that the
+// profiles are not served without --pprof.
 func TestMetricsAndHealth(t *testing.T) {
 	dsn, conn := newDatabase(t)
 	port, err := testenv.FreePort()
@@ -86,6 +87,10 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if v := value(`process_resident_memory_bytes`); v <= 0 {
 		t.Errorf("resident memory: %v", v)
+	}
+	// Profiles only with --pprof.
+	if code, _ := get("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
 	}
 	d.stop(t)
 }
