@@ -205,7 +205,9 @@ func snapshotCommand() *cli.Command {
 				o.Progress, o.ProgressInterval = &snapshot.Progress{}, -1
 				display := startProgress(os.Stderr, o.Progress)
 				defer display.Stop()
-				log = slog.New(display.handler(log.Handler()))
+				if log, err = newLoggerTo(c, display.writer(os.Stderr)); err != nil {
+					return cli.Exit(err, 2)
+				}
 				c.App.Writer = display.writer(c.App.Writer)
 			}
 			return runSnapshot(c.Context, c, store, o, log)
