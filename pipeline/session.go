@@ -230,7 +230,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	var rows int64
 	for _, r := range results {
 		rows += r.Rows
-		cfg.Metrics.snapshotRows.Add(float64(r.Rows), r.Table)
+		cfg.Metrics.snapshotRows.WithLabelValues(r.Table).Add(float64(r.Rows))
 	}
 	st.SnapshotDone = true
 	if err := states.Save(ctx, st); err != nil {

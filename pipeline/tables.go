@@ -85,10 +85,10 @@ func (w *writer) publishCounts() {
 	for _, t := range w.counting {
 		for i, n := range t.opCounts {
 			if n > 0 {
-				m.changes.Add(float64(n), t.label, countedOps[i:i+1])
+				m.changes.WithLabelValues(t.label, countedOps[i:i+1]).Add(float64(n))
 			}
 		}
-		m.bytes.Add(float64(t.valueBytes), t.label)
+		m.bytes.WithLabelValues(t.label).Add(float64(t.valueBytes))
 		t.opCounts, t.valueBytes = [len(countedOps)]int64{}, 0
 	}
 	w.counting = w.counting[:0]
@@ -223,10 +223,10 @@ func (w *writer) seal(t *table) error {
 	st := o.w.Stats()
 	warnAdapted(w.log, t.label, st)
 	for col, n := range st.Nulled {
-		w.cfg.Metrics.nulled.Add(float64(n), t.label, col)
+		w.cfg.Metrics.nulled.WithLabelValues(t.label, col).Add(float64(n))
 	}
 	for col, n := range st.Flattened {
-		w.cfg.Metrics.flattened.Add(float64(n), t.label, col)
+		w.cfg.Metrics.flattened.WithLabelValues(t.label, col).Add(float64(n))
 	}
 	w.sealed = append(w.sealed, sealedFile{
 		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,

@@ -89,7 +89,7 @@ func (u *uploader) put(ctx context.Context, b *batch) (int64, error) {
 			return 0, fmt.Errorf("%s: %w", f.key, err)
 		}
 		m.uploadSeconds.Observe(time.Since(start).Seconds())
-		m.files.Inc(f.table)
+		m.files.WithLabelValues(f.table).Inc()
 		os.Remove(f.path)
 		rows += f.rows
 	}
@@ -112,7 +112,7 @@ func (u *uploader) retry(ctx context.Context, what string, fn func() error) erro
 	}
 	p.OnRetry = func(attempt int, wait time.Duration, err error) {
 		u.log.Warn("retrying", "what", what, "attempt", attempt, "in", wait.Round(time.Millisecond), "error", err)
-		u.cfg.Metrics.retries.Inc(what)
+		u.cfg.Metrics.retries.WithLabelValues(what).Inc()
 	}
 	if err := p.Do(ctx, fn); err != nil {
 		if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -72,6 +73,7 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.DurationFlag{Name: "heartbeat-interval", Value: pipeline.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
 			&cli.BoolFlag{Name: "stream-large-transactions", Value: true, Usage: "on PostgreSQL 14+, receive large transactions while they run (pgoutput protocol 2) and stage them on local disk until commit", EnvVars: env("STREAM_LARGE_TRANSACTIONS")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
+			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
@@ -79,6 +81,9 @@ func runCommand(stop context.Context) *cli.Command {
 			log, err := newLogger(c)
 			if err != nil {
 				return cli.Exit(err, 2)
+			}
+			if c.Bool("pprof") && c.String("metrics-addr") == "" {
+				return cli.Exit("--pprof serves the profiles on --metrics-addr: set it too", 2)
 			}
 			cfg, err := streamConfig(c)
 			if err != nil {
@@ -110,7 +115,7 @@ func runCommand(stop context.Context) *cli.Command {
 			defer stopTimer()
 			cfg.Metrics = pipeline.NewMetrics()
 			if addr := c.String("metrics-addr"); addr != "" {
-				srv, err := serveMetrics(addr, cfg.Metrics.Handler(), log)
+				srv, err := serveMetrics(addr, metricsHandler(c, cfg.Metrics), log)
 				if err != nil {
 					return cli.Exit(err, 2)
 				}
@@ -119,6 +124,12 @@ func runCommand(stop context.Context) *cli.Command {
 			return pipeline.Run(ctx, stop, cfg, store, log)
 		},
 	}
+}
+
+// metricsHandler is what --metrics-addr serves: metrics and health, and
+// the profiles with --pprof.
+func metricsHandler(c *cli.Context, m *pipeline.Metrics) http.Handler {
+	return m.Handler(pipeline.HandlerOptions{Pprof: c.Bool("pprof")})
 }
 
 func streamConfig(c *cli.Context) (pipeline.Config, error) {
@@ -194,7 +205,9 @@ func snapshotCommand() *cli.Command {
 				o.Progress, o.ProgressInterval = &snapshot.Progress{}, -1
 				display := startProgress(os.Stderr, o.Progress)
 				defer display.Stop()
-				log = slog.New(display.handler(log.Handler()))
+				if log, err = newLoggerTo(c, display.writer(os.Stderr)); err != nil {
+					return cli.Exit(err, 2)
+				}
 				c.App.Writer = display.writer(c.App.Writer)
 			}
 			return runSnapshot(c.Context, c, store, o, log)

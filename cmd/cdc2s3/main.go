@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -87,6 +88,11 @@ func newApp(stop context.Context) *cli.App {
 
 // newLogger builds the process logger from the global flags.
 func newLogger(c *cli.Context) (*slog.Logger, error) {
+	return newLoggerTo(c, os.Stderr)
+}
+
+// newLoggerTo is newLogger writing to w instead of standard error.
+func newLoggerTo(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return nil, fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", c.String("log-level"))
@@ -94,9 +100,9 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.String("log-format") {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid --log-format %q: use text or json", c.String("log-format"))
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/cdc2s3/cdc2s3/snapshot"
 )
@@ -28,27 +31,56 @@ func isTerminal(f *os.File) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// progressDisplay draws a full load's progress at the bottom of a terminal:
-// one line per running table and one for the whole load, redrawn about
-// twice a second. Log lines and other output go through its handler and
-// writer, which print them above the display.
-type progressDisplay struct {
-	out   *os.File
-	p     *snapshot.Progress
-	width int
-
-	mu    sync.Mutex
-	lines int // lines drawn last time, to move back over
-	stop  chan struct{}
-	done  chan struct{}
+// progressSource is what the display reads: a snapshot.Progress while the
+// load runs.
+type progressSource interface {
+	Tables() []snapshot.Status
+	Total() snapshot.Status
 }
+
+// progressDisplay draws a full load's progress at the bottom of a terminal
+// with mpb: one bar per running table (the first maxProgressTables of the
+// plan, then a line counting the others) and one for the whole load,
+// redrawn about twice a second. Log lines and other output go through its
+// writer, which prints them above the display.
+type progressDisplay struct {
+	src     progressSource
+	out     io.Writer // the terminal, written directly once stopped
+	mp      *mpb.Progress
+	refresh chan any // a send draws the display now
+	stop    chan struct{}
+	done    chan struct{} // nil unless redrawing on its own
+
+	mu      sync.Mutex // serialises updates, output and Stop
+	stopped bool
+	tables  map[string]*statusBar // by table name
+	more    *statusBar            // the "… and N more tables" line, nil when none
+	total   *statusBar
+}
+
+// statusBar is one line of the display; its decorators print what set
+// stored last.
+type statusBar struct {
+	bar  *mpb.Bar
+	name atomic.Pointer[string]
+	tail atomic.Pointer[string]
+}
+
+// Lines are ordered by mpb priority, lowest first: tables by their place in
+// the plan, then the line counting the tables not shown, then the total.
+const (
+	morePriority  = math.MaxInt32 - 1
+	totalPriority = math.MaxInt32
+)
+
+// progressBarTotal is the mpb total of a bar: the fraction done in
+// thousandths, capped one below so that mpb never completes a bar itself.
+const progressBarTotal = 1000
 
 // startProgress starts drawing p on out until Stop.
 func startProgress(out *os.File, p *snapshot.Progress) *progressDisplay {
-	d := &progressDisplay{out: out, p: p, width: 80, stop: make(chan struct{}), done: make(chan struct{})}
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 20 {
-		d.width = n
-	}
+	d := newProgressDisplay(out, p)
+	d.done = make(chan struct{})
 	go func() {
 		defer close(d.done)
 		t := time.NewTicker(progressRedraw)
@@ -59,8 +91,8 @@ func startProgress(out *os.File, p *snapshot.Progress) *progressDisplay {
 				return
 			case <-t.C:
 				d.mu.Lock()
-				d.clear()
-				d.draw()
+				d.update()
+				d.refresh <- nil
 				d.mu.Unlock()
 			}
 		}
@@ -68,81 +100,140 @@ func startProgress(out *os.File, p *snapshot.Progress) *progressDisplay {
 	return d
 }
 
+// newProgressDisplay makes a display of src on out that draws only when
+// told (update, then a send on refresh); opts go to mpb after its defaults.
+func newProgressDisplay(out io.Writer, src progressSource, opts ...mpb.ContainerOption) *progressDisplay {
+	d := &progressDisplay{src: src, out: out, refresh: make(chan any), stop: make(chan struct{}), tables: map[string]*statusBar{}}
+	d.mp = mpb.New(append([]mpb.ContainerOption{mpb.WithOutput(out), mpb.WithManualRefresh(d.refresh)}, opts...)...)
+	return d
+}
+
 // Stop draws the display a last time and leaves it on the screen.
 func (d *progressDisplay) Stop() {
 	close(d.stop)
-	<-d.done
+	if d.done != nil {
+		<-d.done
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.clear()
-	d.draw()
-	d.lines = 0
+	d.update()
+	// The refresh is taken before Shutdown can end mpb's loop, so this
+	// last frame, and output not yet drawn, reach the terminal.
+	d.refresh <- nil
+	d.mp.Shutdown()
+	d.stopped = true
 }
 
-// clear moves the cursor back to where the display started and erases it.
-func (d *progressDisplay) clear() {
-	if d.lines > 0 {
-		fmt.Fprintf(d.out, "\x1b[%dA\r\x1b[J", d.lines)
-		d.lines = 0
-	}
-}
-
-func (d *progressDisplay) draw() {
-	if d.p.Tables() == nil {
+// update sets the bars from the source: a bar for each table shown, none
+// for the others, the count of the running tables not shown and the total.
+// Before Copy plans the load there is nothing to draw.
+func (d *progressDisplay) update() {
+	tables := d.src.Tables()
+	if tables == nil {
 		return
 	}
-	var b strings.Builder
-	n, more := 0, 0
-	for _, s := range d.p.Tables() {
+	shown := map[string]bool{}
+	more := 0
+	for i, s := range tables {
 		if !s.Running() {
 			continue
 		}
-		if n == maxProgressTables {
+		if len(shown) == maxProgressTables {
 			more++
 			continue
 		}
-		d.line(&b, s.Table, s, fmt.Sprintf("%d/%d", s.ChunksDone, s.Chunks))
-		n++
+		shown[s.Table] = true
+		b := d.tables[s.Table]
+		if b == nil {
+			b = d.addBar(i)
+			d.tables[s.Table] = b
+		}
+		b.set(s.Table, s, fmt.Sprintf("%d/%d", s.ChunksDone, s.Chunks))
 	}
-	if more > 0 {
-		fmt.Fprintf(&b, "… and %d more tables\n", more)
-		n++
+	for name, b := range d.tables {
+		if !shown[name] {
+			b.bar.Abort(true)
+			delete(d.tables, name)
+		}
 	}
-	t := d.p.Total()
-	d.line(&b, fmt.Sprintf("total %d/%d tables", t.TablesDone, t.Tables), t, "")
-	d.out.WriteString(b.String())
-	d.lines = n + 1
+	switch {
+	case more > 0 && d.more == nil:
+		d.more = d.addText(morePriority)
+		fallthrough
+	case more > 0:
+		d.more.name.Store(new(fmt.Sprintf("… and %d more tables", more)))
+	case d.more != nil:
+		d.more.bar.Abort(true)
+		d.more = nil
+	}
+	if d.total == nil {
+		d.total = d.addBar(totalPriority)
+	}
+	t := d.src.Total()
+	d.total.set(fmt.Sprintf("total %d/%d tables", t.TablesDone, t.Tables), t, "")
 }
 
-// line writes one status line, cut to the terminal's width so that it never
-// wraps (the cursor moves back by lines). What matters most comes first.
-func (d *progressDisplay) line(b *strings.Builder, name string, s snapshot.Status, extra string) {
-	const barWidth = 10
-	filled := int(s.Fraction() * barWidth)
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", barWidth-filled)
+// progressBarWidth is the width of a line's bar in cells.
+const progressBarWidth = 10
+
+// addBar adds a progress line: name, bar, then the figures. mpb cuts the
+// line to the terminal's width (so that it never wraps), the figures first;
+// what matters most comes first.
+func (d *progressDisplay) addBar(priority int) *statusBar {
+	b := &statusBar{}
+	b.name.Store(new(""))
+	b.tail.Store(new(""))
+	b.bar = d.mp.New(progressBarTotal,
+		mpb.BarStyle().Lbound("").Filler("█").Tip("").Padding("░").Rbound(""),
+		mpb.BarWidth(progressBarWidth),
+		mpb.BarPriority(priority),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-18s", progShorten(*b.name.Load(), 18)) })),
+		// The figures are cut rather than the bar narrowed: the
+		// space left is the bar's and a space either side of it.
+		mpb.AppendDecorators(decor.Any(func(st decor.Statistics) string {
+			return progCut(*b.tail.Load(), st.AvailableWidth-progressBarWidth-2)
+		})),
+	)
+	return b
+}
+
+// addText adds a line of text only.
+func (d *progressDisplay) addText(priority int) *statusBar {
+	b := &statusBar{}
+	b.name.Store(new(""))
+	b.bar = d.mp.New(0, mpb.NopStyle(), mpb.BarFillerTrim(), mpb.BarPriority(priority),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return *b.name.Load() })))
+	return b
+}
+
+// set shows s on the line, with extra at the end.
+func (b *statusBar) set(name string, s snapshot.Status, extra string) {
 	eta := "ETA -"
 	if e := s.ETA(); e > 0 {
 		eta = "ETA " + e.String()
 	} else if s.Done {
 		eta = "in " + s.Elapsed.Round(time.Second).String()
 	}
-	l := fmt.Sprintf("%-18s %s %3d%% %-9s %7s/s %6s rows %7s %s",
-		progShorten(name, 18), bar, int(s.Fraction()*100), eta, progSize(int64(s.Rate())), progCount(s.Rows), progSize(s.Bytes), extra)
-	b.WriteString(progCut(strings.TrimRight(l, " "), d.width-1))
-	b.WriteByte('\n')
+	tail := fmt.Sprintf("%3d%% %-9s %7s/s %6s rows %7s %s",
+		int(s.Fraction()*100), eta, progSize(int64(s.Rate())), progCount(s.Rows), progSize(s.Bytes), extra)
+	b.name.Store(&name)
+	b.tail.Store(new(strings.TrimRight(tail, " ")))
+	b.bar.SetCurrent(min(int64(s.Fraction()*progressBarTotal), progressBarTotal-1))
 }
 
-// handler wraps h so that each record is printed above the display.
-func (d *progressDisplay) handler(h slog.Handler) slog.Handler {
-	return aboveHandler{Handler: h, d: d}
-}
-
-// writer wraps w so that what is written to it is printed above the
-// display.
+// writer returns a writer that prints above the display what is written
+// to it, for w the display's own terminal or another one (standard output
+// on the same screen); any other w, a file or a pipe, is returned as it is
+// since the display cannot garble it.
 func (d *progressDisplay) writer(w io.Writer) io.Writer {
-	return aboveWriter{w: w, d: d}
+	if f, ok := w.(*os.File); (ok && isTerminal(f)) || w == d.out {
+		return aboveWriter{w: w, d: d}
+	}
+	return w
 }
 
+// aboveWriter prints above the display, through mpb, until the display
+// stops, and then to w directly.
 type aboveWriter struct {
 	w io.Writer
 	d *progressDisplay
@@ -151,32 +242,12 @@ type aboveWriter struct {
 func (a aboveWriter) Write(p []byte) (int, error) {
 	a.d.mu.Lock()
 	defer a.d.mu.Unlock()
-	a.d.clear()
-	n, err := a.w.Write(p)
-	a.d.draw()
+	if a.d.stopped {
+		return a.w.Write(p)
+	}
+	n, err := a.d.mp.Write(p)
+	a.d.refresh <- nil // now, not at the next redraw
 	return n, err
-}
-
-type aboveHandler struct {
-	slog.Handler
-	d *progressDisplay
-}
-
-func (h aboveHandler) Handle(ctx context.Context, r slog.Record) error {
-	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	h.d.clear()
-	err := h.Handler.Handle(ctx, r)
-	h.d.draw()
-	return err
-}
-
-func (h aboveHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return aboveHandler{Handler: h.Handler.WithAttrs(attrs), d: h.d}
-}
-
-func (h aboveHandler) WithGroup(name string) slog.Handler {
-	return aboveHandler{Handler: h.Handler.WithGroup(name), d: h.d}
 }
 
 // progShorten cuts s to n runes, marking the cut with "…".
@@ -188,13 +259,13 @@ func progShorten(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// progCut cuts s to n runes.
+// progCut cuts s to n runes (none when n < 0).
 func progCut(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
-	return string(r[:n])
+	return string(r[:max(n, 0)])
 }
 
 // progCount prints a number of rows shortly: 950, 12.3k, 4.56M.

@@ -19,7 +19,7 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (*http.Server, 
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
+			log.Error("metrics server", "error", err)
 		}
 	}()
 	log.Info("serving metrics", "addr", ln.Addr().String())

@@ -13,7 +13,8 @@ import (
 )
 
 // TestMetricsAndHealth runs the daemon with --metrics-addr under generator
-// load and checks /healthz, /readyz and the Prometheus series.
+// load and checks /healthz, /readyz, the Prometheus series and that the
+// profiles are not served without --pprof.
 func TestMetricsAndHealth(t *testing.T) {
 	dsn, conn := newDatabase(t)
 	port, err := testenv.FreePort()
@@ -62,7 +63,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		v, _ := strconv.ParseFloat(m[1], 64)
 		return v
 	}
-	if v := value(`cdc2s3_changes_total{table="demo.orders",op="I"}`); v <= 0 {
+	// Labels print sorted by name, as the Prometheus client writes them.
+	if v := value(`cdc2s3_changes_total{op="I",table="demo.orders"}`); v <= 0 {
 		t.Errorf("no order inserts counted: %v", v)
 	}
 	if v := value(`cdc2s3_files_uploaded_total{table="demo.orders"}`); v <= 0 {
@@ -79,5 +81,16 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	value(`cdc2s3_lag_bytes`)
 	value(`cdc2s3_streaming`)
+	// The Go runtime's and the process's series.
+	if v := value(`go_goroutines`); v <= 0 {
+		t.Errorf("goroutines: %v", v)
+	}
+	if v := value(`process_resident_memory_bytes`); v <= 0 {
+		t.Errorf("resident memory: %v", v)
+	}
+	// Profiles only with --pprof.
+	if code, _ := get("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
+	}
 	d.stop(t)
 }
