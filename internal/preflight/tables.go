@@ -379,10 +379,11 @@ func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, array
 		}
 		seen[c.rel][lower] = c.name
 
-		pt, err := resolver.Resolve(ctx, c.typ, c.mod)
+		ct, err := resolver.Resolve(ctx, c.typ, c.mod)
 		if err != nil {
 			return []Result{queryFailed(NameTypes, err)}
 		}
+		pt := pqfile.TypeFor(ct.OID, ct.Mod, ct.Array)
 		if pt.List {
 			arrays = append(arrays, fmt.Sprintf("%s (%s)", where, c.typeName))
 			continue
