@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -9,7 +10,8 @@ import (
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
 
-// TestCatalog runs the catalog lookups against a real server.
+// TestCatalog runs the catalog lookups against a real server, whose types
+// and domains the subtests share.
 func TestCatalog(t *testing.T) {
 	ctx := context.Background()
 	pg := testenv.NewPostgres(t)
@@ -18,7 +20,21 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		CREATE DOMAIN money2 AS numeric(12,2);
+		CREATE DOMAIN money3 AS money2;
+		CREATE DOMAIN dnum AS numeric;
+		CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+		CREATE DOMAIN intarr AS int[];
+		CREATE DOMAIN boxd AS box;
+		CREATE DOMAIN boxes AS box[];
+		CREATE DOMAIN money2arr AS money2[];
+		CREATE TYPE mood AS ENUM ('sad', 'ok');
+		CREATE TYPE pair AS (a int, b text);`); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("Resolve", func(t *testing.T) { testResolve(ctx, t, conn) })
+	t.Run("MissingValue", func(t *testing.T) { testMissingValue(ctx, t, conn) })
 }
 
 // testResolve checks the ColumnType of each column of a table, shown as
@@ -57,17 +73,7 @@ func testResolve(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 		{"aj", "jsonb[]", "jsonb[]", "text"},   //
 		{"ar", "int4range[]", "int4range[]", "text"},
 	}
-	ddl := `
-		CREATE DOMAIN money2 AS numeric(12,2);
-		CREATE DOMAIN money3 AS money2;
-		CREATE DOMAIN dnum AS numeric;
-		CREATE DOMAIN posint AS int CHECK (VALUE > 0);
-		CREATE DOMAIN intarr AS int[];
-		CREATE DOMAIN boxes AS box[];
-		CREATE DOMAIN money2arr AS money2[];
-		CREATE TYPE mood AS ENUM ('sad', 'ok');
-		CREATE TYPE pair AS (a int, b text);
-		CREATE TABLE typed (`
+	ddl := "CREATE TABLE typed ("
 	for i, c := range cols {
 		if i > 0 {
 			ddl += ", "
@@ -111,6 +117,76 @@ func testResolve(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 			}
 		}
 	}
+}
+
+// testMissingValue adds columns with defaults to a table with a row, which
+// then reads each default without a rewrite: MissingValue must give what
+// the row shows.
+func testMissingValue(ctx context.Context, t *testing.T, conn *pgx.Conn) {
+	cols := []struct{ name, decl string }{
+		{"t", `text DEFAULT 'a,b "q" \x {} ''s'`},
+		{"empty", `text DEFAULT ''`},
+		{"word", `text DEFAULT 'NULL'`},
+		{"braces", `text DEFAULT '{}'`},
+		{"spaces", `text DEFAULT '  lead and trail  '`},
+		{"lines", `text DEFAULT E'line1\nline2\ttab\\back'`},
+		{"utf8", `text DEFAULT 'ünï, 日本'`},
+		{"vc", `varchar(8) DEFAULT 'x,y'`},
+		{"i", `int DEFAULT 7`},
+		{"f", `float8 DEFAULT 0.1`},
+		{"n", `numeric(10,2) DEFAULT 1.5`},
+		{"ts", `timestamptz DEFAULT '2020-01-01 00:00:00+00'`},
+		{"by", `bytea DEFAULT '\x00ff2c'`},
+		{"j", `jsonb DEFAULT '{"k": [1, "x,y"]}'`},
+		{"pt", `point DEFAULT '(1,2)'`},
+		{"bx", `box DEFAULT '((0,0),(1,1))'`}, // box's delimiter is ';'
+		{"dbx", `boxd DEFAULT '((2,2),(3,3))'`},
+		{"abx", `box[] DEFAULT '{(1,1),(0,0);(2,2),(1,1)}'`},
+		{"ai", `int[] DEFAULT '{1,NULL,3}'`},
+		{"at", `text[] DEFAULT '{{"a,b",c},{NULL,"d\"e"}}'`},
+		{"c", `pair DEFAULT '(1,"x, y")'`},
+		{"e", `mood DEFAULT 'ok'`},
+		{"nul", `text DEFAULT NULL`},
+		{"none", `text`},
+	}
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE miss (id int);
+		INSERT INTO miss VALUES (1);
+		SET TimeZone = 'Asia/Kathmandu'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cols {
+		if _, err := conn.Exec(ctx, "ALTER TABLE miss ADD COLUMN "+c.name+" "+c.decl); err != nil {
+			t.Fatalf("%s %s: %v", c.name, c.decl, err)
+		}
+	}
+	oid := tableOID(ctx, t, conn, "miss")
+	for _, c := range cols {
+		var want *string
+		if err := conn.QueryRow(ctx, "SELECT "+c.name+"::text FROM miss").Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := MissingValue(ctx, conn, oid, c.name)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if (got == nil) != (want == nil) || got != nil && *got != *want {
+			t.Errorf("%s %s: MissingValue = %s, the row shows %s", c.name, c.decl, show(got), show(want))
+		}
+	}
+	for _, name := range []string{"id", "nosuch"} {
+		if got, err := MissingValue(ctx, conn, oid, name); got != nil || err != nil {
+			t.Errorf("%s: MissingValue = %s, %v, want none", name, show(got), err)
+		}
+	}
+}
+
+// show quotes a text value for messages; nil is NULL.
+func show(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return strconv.Quote(*s)
 }
 
 // tableOID returns the OID of table name in public.
