@@ -439,10 +439,3 @@ func parseArray(s []byte, elems [][]byte) ([][]byte, int, error) {
 	}
 	return elems, maxDepth, nil
 }
-
-// ArrayElements splits PostgreSQL's text of a one-dimensional or
-// multi-dimensional array into its elements (nil for NULL), row-major.
-func ArrayElements(s []byte) ([][]byte, error) {
-	elems, _, err := parseArray(s, nil)
-	return elems, err
-}
