@@ -165,8 +165,8 @@ func PrimaryKey(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, erro
 }
 
 // MissingValue returns PostgreSQL's text of the value rows that existed
-// before a column was added take without any WAL (attmissingval), and
-// whether there is one.
+// before a column was added take without any WAL (attmissingval), or nil
+// when there is none.
 func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string) (*string, error) {
 	// attmissingval is an anyarray holding the one value (none for a NULL
 	// default: atthasmissing is false). array_to_string prints it with its
@@ -176,7 +176,7 @@ func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string
 	err := conn.QueryRow(ctx, `
 		SELECT CASE WHEN atthasmissing THEN array_to_string(attmissingval, ',') END
 		FROM pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, oid, column).Scan(&v)
-	if err == pgx.ErrNoRows || v == nil {
+	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {

@@ -179,6 +179,15 @@ func testMissingValue(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 			t.Errorf("%s: MissingValue = %s, %v, want none", name, show(got), err)
 		}
 	}
+	// A failed query is an error, not "no missing value".
+	closed, err := pgx.ConnectConfig(ctx, conn.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close(ctx)
+	if got, err := MissingValue(ctx, closed, oid, "t"); err == nil {
+		t.Errorf("closed connection: MissingValue = %s, nil", show(got))
+	}
 }
 
 // show quotes a text value for messages; nil is NULL.
