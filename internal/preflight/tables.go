@@ -33,52 +33,7 @@ func (t table) quoted() string { return quoteIdent(t.schema, t.name) }
 // a publication cdc2s3 would create FOR TABLE, it also checks that every
 // table exists and that the user owns it.
 func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Options) ([]table, Result) {
-	r := Result{Name: NameTables, Status: OK}
-	var oids []uint32
-	var missing []string
-	var err error
-	origin := ""
-	switch {
-	case pub.exists:
-		origin = "published by " + pub.name
-		var rows pgx.Rows
-		rows, err = conn.Query(ctx, `
-			SELECT c.oid FROM pg_publication_tables pt
-			JOIN pg_namespace n ON n.nspname = pt.schemaname
-			JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-			WHERE pt.pubname = $1`, pub.name)
-		if err == nil {
-			oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32])
-		}
-	case len(o.Tables) > 0:
-		origin = "named by --tables"
-		for _, n := range o.Tables {
-			schema, name := source.SplitName(strings.TrimSpace(n))
-			var oid uint32
-			e := conn.QueryRow(ctx, `
-				SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-				WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&oid)
-			switch {
-			case e == pgx.ErrNoRows:
-				missing = append(missing, schema+"."+name)
-			case e != nil:
-				err = e
-			default:
-				oids = append(oids, oid)
-			}
-		}
-	default:
-		origin = "in a publication FOR ALL TABLES"
-		var rows pgx.Rows
-		rows, err = conn.Query(ctx, `
-			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-			  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-			  AND n.nspname NOT LIKE 'pg_temp%'`)
-		if err == nil {
-			oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32])
-		}
-	}
+	oids, missing, origin, err := findTables(ctx, conn, pub, o.Tables)
 	if err != nil {
 		return nil, queryFailed(NameTables, err)
 	}
@@ -86,44 +41,128 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 	if err != nil {
 		return nil, queryFailed(NameTables, err)
 	}
+	if len(missing) > 0 {
+		return tables, Result{Name: NameTables, Status: Fail,
+			Detail: fmt.Sprintf("%d table(s) named by --tables do not exist: %s", len(missing), listNames(missing, 10)),
+			Fix:    "fix --tables (schema.table; a bare name means public.table)"}
+	}
+	if !pub.exists && len(o.Tables) > 0 {
+		if r, failed := checkOwnership(pub, tables); failed {
+			return tables, r
+		}
+	}
+	return tables, tablesFound(tables, origin, !pub.exists && len(o.Tables) == 0)
+}
+
+// findTables returns the OIDs of the tables cdc2s3 would publish, the names
+// in names that are not tables, and where the tables come from, for
+// messages.
+func findTables(ctx context.Context, conn *pgx.Conn, pub *publication, names []string) (oids []uint32, missing []string, origin string, err error) {
+	switch {
+	case pub.exists:
+		oids, err = publishedOIDs(ctx, conn, pub.name)
+		return oids, nil, "published by " + pub.name, err
+	case len(names) > 0:
+		oids, missing, err = namedOIDs(ctx, conn, names)
+		return oids, missing, "named by --tables", err
+	default:
+		oids, err = userTableOIDs(ctx, conn)
+		return oids, nil, "in a publication FOR ALL TABLES", err
+	}
+}
+
+// publishedOIDs returns the OIDs of the tables of publication name.
+func publishedOIDs(ctx context.Context, conn *pgx.Conn, name string) ([]uint32, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid FROM pg_publication_tables pt
+		JOIN pg_namespace n ON n.nspname = pt.schemaname
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+		WHERE pt.pubname = $1`, name)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
+}
+
+// namedOIDs returns the OIDs of the tables named ("schema.table" or "table"
+// for public) and the names that are not tables. A failed lookup does not
+// stop the others; the last failure is returned.
+func namedOIDs(ctx context.Context, conn *pgx.Conn, names []string) (oids []uint32, missing []string, err error) {
+	for _, n := range names {
+		schema, name := source.SplitName(strings.TrimSpace(n))
+		var oid uint32
+		e := conn.QueryRow(ctx, `
+			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&oid)
+		switch {
+		case e == pgx.ErrNoRows:
+			missing = append(missing, schema+"."+name)
+		case e != nil:
+			err = e
+		default:
+			oids = append(oids, oid)
+		}
+	}
+	return oids, missing, err
+}
+
+// userTableOIDs returns the OIDs of the tables a publication FOR ALL TABLES
+// would publish (with publish_via_partition_root, partitioned roots
+// instead of their partitions).
+func userTableOIDs(ctx context.Context, conn *pgx.Conn) ([]uint32, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		  AND n.nspname NOT LIKE 'pg_temp%'`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
+}
+
+// checkOwnership fails, with the statement to run instead, when the user
+// does not own every table of the publication cdc2s3 would create FOR
+// TABLE them (which needs ownership).
+func checkOwnership(pub *publication, tables []table) (Result, bool) {
+	var notOwned []string
+	for _, t := range tables {
+		if !t.owned {
+			notOwned = append(notOwned, fmt.Sprintf("%s (owner %s)", t, t.owner))
+		}
+	}
+	if len(notOwned) == 0 {
+		return Result{}, false
+	}
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = t.quoted()
+	}
+	return Result{Name: NameTables, Status: Fail,
+		Detail: fmt.Sprintf("the first run creates publication %s FOR TABLE these, which needs ownership, and the user does not own %s", pub.name, listNames(notOwned, 10)),
+		Fix: fmt.Sprintf("create the publication as their owner or a superuser: CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true);",
+			quoteIdent(pub.name), strings.Join(quoted, ", ")),
+	}, true
+}
+
+// tablesFound lists the tables found (from origin), or warns that there are
+// none; allTables says they would be every user table, so that the fix is
+// to create some.
+func tablesFound(tables []table, origin string, allTables bool) Result {
+	if len(tables) == 0 {
+		fix := "add tables to the publication (ALTER PUBLICATION ... ADD TABLE ...) or fix --tables"
+		if allTables {
+			fix = "create the tables first, or point --source at the right database"
+		}
+		return Result{Name: NameTables, Status: Warn,
+			Detail: fmt.Sprintf("no tables %s: nothing would be copied or streamed", origin),
+			Fix:    fix}
+	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = t.String()
 	}
-	r.Detail = fmt.Sprintf("%d table(s) %s: %s", len(tables), origin, listNames(names, 10))
-	if len(tables) == 0 {
-		r.Status = Warn
-		r.Detail = fmt.Sprintf("no tables %s: nothing would be copied or streamed", origin)
-		r.Fix = "add tables to the publication (ALTER PUBLICATION ... ADD TABLE ...) or fix --tables"
-		if !pub.exists && len(o.Tables) == 0 {
-			r.Fix = "create the tables first, or point --source at the right database"
-		}
-	}
-	if len(missing) > 0 {
-		r.Status = Fail
-		r.Detail = fmt.Sprintf("%d table(s) named by --tables do not exist: %s", len(missing), listNames(missing, 10))
-		r.Fix = "fix --tables (schema.table; a bare name means public.table)"
-		return tables, r
-	}
-	if !pub.exists && len(o.Tables) > 0 {
-		var notOwned []string
-		for _, t := range tables {
-			if !t.owned {
-				notOwned = append(notOwned, fmt.Sprintf("%s (owner %s)", t, t.owner))
-			}
-		}
-		if len(notOwned) > 0 {
-			quoted := make([]string, len(tables))
-			for i, t := range tables {
-				quoted[i] = t.quoted()
-			}
-			r.Status = Fail
-			r.Detail = fmt.Sprintf("the first run creates publication %s FOR TABLE these, which needs ownership, and the user does not own %s", pub.name, listNames(notOwned, 10))
-			r.Fix = fmt.Sprintf("create the publication as their owner or a superuser: CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true);",
-				quoteIdent(pub.name), strings.Join(quoted, ", "))
-		}
-	}
-	return tables, r
+	return Result{Name: NameTables, Status: OK, Detail: fmt.Sprintf("%d table(s) %s: %s", len(tables), origin, listNames(names, 10))}
 }
 
 // describeTables reads the facts the checks need about each table, sorted
