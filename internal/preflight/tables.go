@@ -367,64 +367,67 @@ var naturalText = map[uint32]bool{1700: true, 1083: true, 1266: true, 1186: true
 // that readers cannot tell apart (they match names without case) or that
 // clash with cdc2s3's metadata columns.
 func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, arraysAsText bool) []Result {
+	cols, err := readColumns(ctx, conn, tables)
+	if err != nil {
+		return []Result{queryFailed(NameTypes, err)}
+	}
+	asText, arrays, err := textAndListColumns(ctx, conn, cols, arraysAsText)
+	if err != nil {
+		return []Result{queryFailed(NameTypes, err)}
+	}
+	return []Result{typesResult(asText), arraysResult(arrays, arraysAsText), columnNamesResult(nameClashes(cols))}
+}
+
+// tableColumn is a column of a table cdc2s3 would copy, as ColumnTypes
+// reads it.
+type tableColumn struct {
+	rel      uint32
+	name     string
+	label    string // schema.table.column, for messages
+	typ      uint32
+	mod      int32
+	typeName string // format_type's
+}
+
+// readColumns returns the columns of tables that are copied and streamed
+// (not dropped, not generated), table by table in column order.
+func readColumns(ctx context.Context, conn *pgx.Conn, tables []table) ([]tableColumn, error) {
 	rows, err := conn.Query(ctx, `
 		SELECT a.attrelid, a.attname::text, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod)
 		FROM pg_attribute a
 		WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 		ORDER BY a.attrelid, a.attnum`, oidsOf(tables))
 	if err != nil {
-		return []Result{queryFailed(NameTypes, err)}
-	}
-	type column struct {
-		rel      uint32
-		name     string
-		typ      uint32
-		mod      int32
-		typeName string
-	}
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
-		var c column
-		err := r.Scan(&c.rel, &c.name, &c.typ, &c.mod, &c.typeName)
-		return c, err
-	})
-	if err != nil {
-		return []Result{queryFailed(NameTypes, err)}
+		return nil, err
 	}
 	byOID := map[uint32]table{}
 	for _, t := range tables {
 		byOID[t.oid] = t
 	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (tableColumn, error) {
+		var c tableColumn
+		err := r.Scan(&c.rel, &c.name, &c.typ, &c.mod, &c.typeName)
+		c.label = fmt.Sprintf("%s.%s", byOID[c.rel], c.name)
+		return c, err
+	})
+}
+
+// textAndListColumns returns, described for messages, the columns written
+// as text that readers must parse (not those whose text is their natural
+// form: strings, enums, the naturalText types, and arrays under
+// --arrays-as-text) and the array columns written as LIST.
+func textAndListColumns(ctx context.Context, conn *pgx.Conn, cols []tableColumn, arraysAsText bool) (asText, arrays []string, err error) {
 	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = arraysAsText
 	facts := map[uint32]typeFacts{}
-	var asText, arrays, clashes []string
-	seen := map[uint32]map[string]string{} // table → lower-case name → first spelling
-	meta := map[string]bool{}
-	for _, m := range []string{pqfile.ColOp, pqfile.ColCommitTS, pqfile.ColLSN, pqfile.ColSeq, pqfile.ColUnchanged} {
-		meta[strings.ToLower(m)] = true
-	}
 	for _, c := range cols {
-		t := byOID[c.rel]
-		where := fmt.Sprintf("%s.%s", t, c.name)
-		lower := strings.ToLower(c.name)
-		if seen[c.rel] == nil {
-			seen[c.rel] = map[string]string{}
-		}
-		switch first, dup := seen[c.rel][lower]; {
-		case meta[lower]:
-			clashes = append(clashes, where+" (a metadata column's name)")
-		case dup:
-			clashes = append(clashes, fmt.Sprintf("%s (same as %s but for case)", where, first))
-		}
-		seen[c.rel][lower] = c.name
-
 		ct, err := resolver.Resolve(ctx, c.typ, c.mod)
 		if err != nil {
-			return []Result{queryFailed(NameTypes, err)}
+			return nil, nil, err
 		}
 		pt := pqfile.TypeFor(ct.OID, ct.Mod, ct.Array)
 		if pt.List {
-			arrays = append(arrays, fmt.Sprintf("%s (%s)", where, c.typeName))
+			arrays = append(arrays, fmt.Sprintf("%s (%s)", c.label, c.typeName))
 			continue
 		}
 		if pt.Kind != pqfile.String {
@@ -432,41 +435,75 @@ func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, array
 		}
 		base, f, err := baseType(ctx, conn, facts, c.typ)
 		if err != nil {
-			return []Result{queryFailed(NameTypes, err)}
+			return nil, nil, err
 		}
 		if naturalText[base] || f.category == 'S' || f.typtype == 'e' || (f.category == 'A' && arraysAsText) {
 			continue
 		}
-		asText = append(asText, fmt.Sprintf("%s (%s)", where, c.typeName))
+		asText = append(asText, fmt.Sprintf("%s (%s)", c.label, c.typeName))
 	}
+	return asText, arrays, nil
+}
 
-	rs := make([]Result, 0, 3)
-	if len(asText) == 0 {
-		rs = append(rs, Result{Name: NameTypes, Status: OK, Detail: "no columns of types written as text that readers must parse"})
-	} else {
-		rs = append(rs, Result{Name: NameTypes, Status: Info,
-			Detail: fmt.Sprintf("%d column(s) are written as STRING in PostgreSQL's text output, which readers must parse (ranges, geometric types, composites, network addresses, money, bit strings, other extension types): %s",
-				len(asText), listNames(asText, 10))})
+// nameClashes returns, described for messages, the columns whose names
+// readers that match names without regard to case cannot tell from an
+// earlier column of the same table or from a metadata column.
+func nameClashes(cols []tableColumn) []string {
+	meta := map[string]bool{}
+	for _, m := range []string{pqfile.ColOp, pqfile.ColCommitTS, pqfile.ColLSN, pqfile.ColSeq, pqfile.ColUnchanged} {
+		meta[strings.ToLower(m)] = true
 	}
+	var clashes []string
+	seen := map[uint32]map[string]string{} // table → lower-case name → first spelling
+	for _, c := range cols {
+		lower := strings.ToLower(c.name)
+		if seen[c.rel] == nil {
+			seen[c.rel] = map[string]string{}
+		}
+		switch first, dup := seen[c.rel][lower]; {
+		case meta[lower]:
+			clashes = append(clashes, c.label+" (a metadata column's name)")
+		case dup:
+			clashes = append(clashes, fmt.Sprintf("%s (same as %s but for case)", c.label, first))
+		}
+		seen[c.rel][lower] = c.name
+	}
+	return clashes
+}
+
+// typesResult reports the columns written as text that readers must parse.
+func typesResult(asText []string) Result {
+	if len(asText) == 0 {
+		return Result{Name: NameTypes, Status: OK, Detail: "no columns of types written as text that readers must parse"}
+	}
+	return Result{Name: NameTypes, Status: Info,
+		Detail: fmt.Sprintf("%d column(s) are written as STRING in PostgreSQL's text output, which readers must parse (ranges, geometric types, composites, network addresses, money, bit strings, other extension types): %s",
+			len(asText), listNames(asText, 10))}
+}
+
+// arraysResult reports the array columns written as LIST, whose
+// multi-dimensional values are flattened.
+func arraysResult(arrays []string, arraysAsText bool) Result {
 	switch {
 	case len(arrays) == 0 && arraysAsText:
-		rs = append(rs, Result{Name: NameArrays, Status: OK, Detail: "array columns are written as text (--arrays-as-text), which keeps dimensions and bounds"})
+		return Result{Name: NameArrays, Status: OK, Detail: "array columns are written as text (--arrays-as-text), which keeps dimensions and bounds"}
 	case len(arrays) == 0:
-		rs = append(rs, Result{Name: NameArrays, Status: OK, Detail: "no array columns"})
-	default:
-		rs = append(rs, Result{Name: NameArrays, Status: Info,
-			Detail: fmt.Sprintf("%d array column(s) are written as LIST: %s. A value with more than one dimension is written flattened and explicit lower bounds are dropped; PostgreSQL's catalog cannot tell which columns hold such values",
-				len(arrays), listNames(arrays, 10)),
-			Fix: "if a column holds multi-dimensional arrays, run with --arrays-as-text (every array column as PostgreSQL's array text)"})
+		return Result{Name: NameArrays, Status: OK, Detail: "no array columns"}
 	}
+	return Result{Name: NameArrays, Status: Info,
+		Detail: fmt.Sprintf("%d array column(s) are written as LIST: %s. A value with more than one dimension is written flattened and explicit lower bounds are dropped; PostgreSQL's catalog cannot tell which columns hold such values",
+			len(arrays), listNames(arrays, 10)),
+		Fix: "if a column holds multi-dimensional arrays, run with --arrays-as-text (every array column as PostgreSQL's array text)"}
+}
+
+// columnNamesResult warns about the column names readers cannot read.
+func columnNamesResult(clashes []string) Result {
 	if len(clashes) == 0 {
-		rs = append(rs, Result{Name: NameColumnNames, Status: OK, Detail: "column names are distinct without regard to case and clash with no metadata column"})
-	} else {
-		rs = append(rs, Result{Name: NameColumnNames, Status: Warn,
-			Detail: fmt.Sprintf("%d column name(s) cannot be read by DuckDB, Athena or Spark, which match names without regard to case: %s", len(clashes), listNames(clashes, 10)),
-			Fix:    "rename them in the source: ALTER TABLE ... RENAME COLUMN ... TO ...;"})
+		return Result{Name: NameColumnNames, Status: OK, Detail: "column names are distinct without regard to case and clash with no metadata column"}
 	}
-	return rs
+	return Result{Name: NameColumnNames, Status: Warn,
+		Detail: fmt.Sprintf("%d column name(s) cannot be read by DuckDB, Athena or Spark, which match names without regard to case: %s", len(clashes), listNames(clashes, 10)),
+		Fix:    "rename them in the source: ALTER TABLE ... RENAME COLUMN ... TO ...;"}
 }
 
 // baseType follows domains to the base type of oid.
