@@ -120,11 +120,11 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 	cols := make([]pqfile.Column, len(rel.Columns))
 	names := make([]string, len(rel.Columns))
 	for i, c := range rel.Columns {
-		typ, err := w.resolver.Resolve(ctx, c.TypeOID, c.TypeMod)
+		ct, err := w.resolver.Resolve(ctx, c.TypeOID, c.TypeMod)
 		if err != nil {
 			return nil, err
 		}
-		cols[i] = pqfile.Column{Name: c.Name, Type: typ}
+		cols[i] = pqfile.Column{Name: c.Name, Type: pqfile.TypeFor(ct.OID, ct.Mod, ct.Array)}
 		names[i] = c.Name
 	}
 	var missErr error

@@ -13,10 +13,10 @@ import (
 // Load is the full load, the one sequence both the daemon's first load and
 // `cdc2s3 snapshot` run: it describes tables as snap (a connection inside
 // the exported snapshot o.Snapshot) sees them, leaving out those created
-// after it; resolves each column's output type with resolver; records each
-// table's schema history; and copies every table on o.Workers connections
-// to dsn. It returns ErrTableChanged when DDL changed a table before its
-// copy (start over from a new snapshot).
+// after it; chooses each column's output type from its type as resolver
+// describes it; records each table's schema history; and copies every
+// table on o.Workers connections to dsn. It returns ErrTableChanged when
+// DDL changed a table before its copy (start over from a new snapshot).
 func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Resolver, tables []source.Table, store sink.Store, o Options) ([]Result, error) {
 	seen, err := Prepare(ctx, snap, tables)
 	if err != nil {

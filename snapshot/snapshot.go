@@ -112,17 +112,18 @@ func (e *Exported) Close(ctx context.Context) error {
 	return e.conn.Close(ctx)
 }
 
-// Resolve builds the jobs for tables, resolving each column's output type.
+// Resolve builds the jobs for tables: r describes each column's type and
+// pqfile.TypeFor chooses its output type.
 func Resolve(ctx context.Context, r *source.Resolver, tables []source.Table) ([]Job, error) {
 	jobs := make([]Job, 0, len(tables))
 	for _, t := range tables {
 		cols := make([]pqfile.Column, len(t.Columns))
 		for i, c := range t.Columns {
-			typ, err := r.Resolve(ctx, c.TypeOID, c.TypeMod)
+			ct, err := r.Resolve(ctx, c.TypeOID, c.TypeMod)
 			if err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", t, c.Name, err)
 			}
-			cols[i] = pqfile.Column{Name: c.Name, Type: typ}
+			cols[i] = pqfile.Column{Name: c.Name, Type: pqfile.TypeFor(ct.OID, ct.Mod, ct.Array)}
 		}
 		jobs = append(jobs, Job{Table: t, Columns: cols})
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
 
 // Table is a source table to copy and stream.
@@ -167,25 +165,24 @@ func PrimaryKey(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, erro
 }
 
 // MissingValue returns PostgreSQL's text of the value rows that existed
-// before a column was added take without any WAL (attmissingval), and
-// whether there is one.
+// before a column was added take without any WAL (attmissingval), or nil
+// when there is none.
 func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string) (*string, error) {
-	var arr *string
+	// attmissingval is an anyarray holding the one value (none for a NULL
+	// default: atthasmissing is false). array_to_string prints it with its
+	// type's output function, as a column of that type prints, so there is
+	// no array text to parse whatever the type's delimiter or quoting.
+	var v *string
 	err := conn.QueryRow(ctx, `
-		SELECT CASE WHEN atthasmissing THEN attmissingval::text END
-		FROM pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, oid, column).Scan(&arr)
-	if err == pgx.ErrNoRows || arr == nil {
+		SELECT CASE WHEN atthasmissing THEN array_to_string(attmissingval, ',') END
+		FROM pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, oid, column).Scan(&v)
+	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("missing value of %s: %w", column, err)
 	}
-	elems, err := pqfile.ArrayElements([]byte(*arr))
-	if err != nil || len(elems) != 1 || elems[0] == nil {
-		return nil, err
-	}
-	s := string(elems[0])
-	return &s, nil
+	return v, nil
 }
 
 // CurrentValues reads the named columns of the row whose primary key

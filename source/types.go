@@ -6,32 +6,38 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
 
-// Built-in type OIDs with a Parquet type of their own (contract §3); every
-// other type is written as its text.
-const (
-	oidBool        = 16
-	oidBytea       = 17
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestampTZ = 1184
-	oidNumeric     = 1700
-)
+// oidText is text's OID: the type of a column written as its text.
+const oidText = 25
 
-// Resolver maps a column's type (OID and typmod, as pgoutput and
-// pg_attribute give them) to its Parquet type, looking through domains and
+// maxDepth bounds the domains and arrays Resolve looks through.
+const maxDepth = 16
+
+// ColumnType is a column's type as the catalog describes it once domains
+// and arrays are looked through: what the encoder chooses its output type
+// from.
+type ColumnType struct {
+	// OID is the type after domains; for an array, its element's type
+	// after domains. An array that is not written as a LIST (see Array) is
+	// text (25): it is written as its text.
+	OID uint32
+	// Mod is the typmod that applies to OID: a domain's own when it has
+	// one, else the column's (an array column's typmod is its element's).
+	Mod int32
+	// Array says the column is an array of OID written element by element.
+	// It is false for the arrays written as their text: those of arrays
+	// (through a domain), those whose element type's delimiter is not ','
+	// (box), and every array when Resolver.ArraysAsText is set.
+	Array bool
+}
+
+// Resolver describes a column's type (OID and typmod, as pgoutput and
+// pg_attribute give them) as a ColumnType, looking through domains and
 // arrays in the catalog. It caches by OID and is safe for concurrent use.
 type Resolver struct {
-	// ArraysAsText writes every array column as PostgreSQL's array text
-	// instead of a LIST.
+	// ArraysAsText describes every array column as text, so that it is
+	// written as PostgreSQL's array text instead of a LIST.
 	ArraysAsText bool
 
 	mu    sync.Mutex
@@ -55,26 +61,21 @@ func NewResolver(conn *pgx.Conn) *Resolver {
 	return &Resolver{conn: conn, cache: map[uint32]typeInfo{}}
 }
 
-// Resolve returns the Parquet type of a column of type oid with typmod.
-func (r *Resolver) Resolve(ctx context.Context, oid uint32, typmod int32) (pqfile.Type, error) {
+// Resolve describes the type of a column of type oid with typmod.
+func (r *Resolver) Resolve(ctx context.Context, oid uint32, typmod int32) (ColumnType, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.resolve(ctx, oid, typmod, 0)
 }
 
-func (r *Resolver) resolve(ctx context.Context, oid uint32, typmod int32, depth int) (pqfile.Type, error) {
-	if depth > 16 {
-		return pqfile.Type{Kind: pqfile.String}, nil
-	}
-	if k, ok := builtinKind(oid); ok {
-		if oid == oidNumeric {
-			return numericType(typmod), nil
-		}
-		return pqfile.Type{Kind: k}, nil
+func (r *Resolver) resolve(ctx context.Context, oid uint32, typmod int32, depth int) (ColumnType, error) {
+	asText := ColumnType{OID: oidText, Mod: -1}
+	if depth > maxDepth {
+		return asText, nil
 	}
 	info, err := r.info(ctx, oid)
 	if err != nil {
-		return pqfile.Type{}, err
+		return ColumnType{}, err
 	}
 	switch {
 	case info.typtype == 'd':
@@ -85,20 +86,20 @@ func (r *Resolver) resolve(ctx context.Context, oid uint32, typmod int32, depth 
 		return r.resolve(ctx, info.baseType, mod, depth+1)
 	case info.category == 'A' && info.elem != 0:
 		if r.ArraysAsText || info.delim != ',' {
-			return pqfile.Type{Kind: pqfile.String}, nil
+			return asText, nil
 		}
 		// An array column's typmod is its element's.
 		et, err := r.resolve(ctx, info.elem, typmod, depth+1)
 		if err != nil {
-			return pqfile.Type{}, err
+			return ColumnType{}, err
 		}
-		if et.List {
-			return pqfile.Type{Kind: pqfile.String}, nil
+		if et.Array {
+			return asText, nil
 		}
-		et.List = true
+		et.Array = true
 		return et, nil
 	}
-	return pqfile.Type{Kind: pqfile.String}, nil
+	return ColumnType{OID: oid, Mod: typmod}, nil
 }
 
 func (r *Resolver) info(ctx context.Context, oid uint32) (typeInfo, error) {
@@ -120,47 +121,4 @@ func (r *Resolver) info(ctx context.Context, oid uint32) (typeInfo, error) {
 	}
 	r.cache[oid] = ti
 	return ti, nil
-}
-
-func builtinKind(oid uint32) (pqfile.Kind, bool) {
-	switch oid {
-	case oidBool:
-		return pqfile.Bool, true
-	case oidBytea:
-		return pqfile.Bytes, true
-	case oidInt2:
-		return pqfile.Int16, true
-	case oidInt4:
-		return pqfile.Int32, true
-	case oidInt8:
-		return pqfile.Int64, true
-	case oidFloat4:
-		return pqfile.Float32, true
-	case oidFloat8:
-		return pqfile.Float64, true
-	case oidDate:
-		return pqfile.Date, true
-	case oidTimestamp:
-		return pqfile.Timestamp, true
-	case oidTimestampTZ:
-		return pqfile.TimestampTZ, true
-	case oidNumeric:
-		return pqfile.Decimal, true
-	}
-	return 0, false
-}
-
-// numericType decodes numeric's typmod: ((precision << 16) | scale) + 4,
-// where PostgreSQL 15 stores the scale as an 11-bit signed number.
-func numericType(typmod int32) pqfile.Type {
-	if typmod < 4 {
-		return pqfile.Type{Kind: pqfile.String}
-	}
-	m := typmod - 4
-	precision := int((m >> 16) & 0xffff)
-	scale := int(m & 0x7ff)
-	if scale > 1023 {
-		scale -= 2048
-	}
-	return pqfile.DecimalType(precision, scale)
 }

@@ -33,52 +33,7 @@ func (t table) quoted() string { return quoteIdent(t.schema, t.name) }
 // a publication cdc2s3 would create FOR TABLE, it also checks that every
 // table exists and that the user owns it.
 func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Options) ([]table, Result) {
-	r := Result{Name: NameTables, Status: OK}
-	var oids []uint32
-	var missing []string
-	var err error
-	origin := ""
-	switch {
-	case pub.exists:
-		origin = "published by " + pub.name
-		var rows pgx.Rows
-		rows, err = conn.Query(ctx, `
-			SELECT c.oid FROM pg_publication_tables pt
-			JOIN pg_namespace n ON n.nspname = pt.schemaname
-			JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-			WHERE pt.pubname = $1`, pub.name)
-		if err == nil {
-			oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32])
-		}
-	case len(o.Tables) > 0:
-		origin = "named by --tables"
-		for _, n := range o.Tables {
-			schema, name := source.SplitName(strings.TrimSpace(n))
-			var oid uint32
-			e := conn.QueryRow(ctx, `
-				SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-				WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&oid)
-			switch {
-			case e == pgx.ErrNoRows:
-				missing = append(missing, schema+"."+name)
-			case e != nil:
-				err = e
-			default:
-				oids = append(oids, oid)
-			}
-		}
-	default:
-		origin = "in a publication FOR ALL TABLES"
-		var rows pgx.Rows
-		rows, err = conn.Query(ctx, `
-			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-			  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-			  AND n.nspname NOT LIKE 'pg_temp%'`)
-		if err == nil {
-			oids, err = pgx.CollectRows(rows, pgx.RowTo[uint32])
-		}
-	}
+	oids, missing, origin, err := findTables(ctx, conn, pub, o.Tables)
 	if err != nil {
 		return nil, queryFailed(NameTables, err)
 	}
@@ -86,44 +41,128 @@ func checkTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Option
 	if err != nil {
 		return nil, queryFailed(NameTables, err)
 	}
+	if len(missing) > 0 {
+		return tables, Result{Name: NameTables, Status: Fail,
+			Detail: fmt.Sprintf("%d table(s) named by --tables do not exist: %s", len(missing), listNames(missing, 10)),
+			Fix:    "fix --tables (schema.table; a bare name means public.table)"}
+	}
+	if !pub.exists && len(o.Tables) > 0 {
+		if r, failed := checkOwnership(pub, tables); failed {
+			return tables, r
+		}
+	}
+	return tables, tablesFound(tables, origin, !pub.exists && len(o.Tables) == 0)
+}
+
+// findTables returns the OIDs of the tables cdc2s3 would publish, the names
+// in names that are not tables, and where the tables come from, for
+// messages.
+func findTables(ctx context.Context, conn *pgx.Conn, pub *publication, names []string) (oids []uint32, missing []string, origin string, err error) {
+	switch {
+	case pub.exists:
+		oids, err = publishedOIDs(ctx, conn, pub.name)
+		return oids, nil, "published by " + pub.name, err
+	case len(names) > 0:
+		oids, missing, err = namedOIDs(ctx, conn, names)
+		return oids, missing, "named by --tables", err
+	default:
+		oids, err = userTableOIDs(ctx, conn)
+		return oids, nil, "in a publication FOR ALL TABLES", err
+	}
+}
+
+// publishedOIDs returns the OIDs of the tables of publication name.
+func publishedOIDs(ctx context.Context, conn *pgx.Conn, name string) ([]uint32, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid FROM pg_publication_tables pt
+		JOIN pg_namespace n ON n.nspname = pt.schemaname
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+		WHERE pt.pubname = $1`, name)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
+}
+
+// namedOIDs returns the OIDs of the tables named ("schema.table" or "table"
+// for public) and the names that are not tables. A failed lookup does not
+// stop the others; the last failure is returned.
+func namedOIDs(ctx context.Context, conn *pgx.Conn, names []string) (oids []uint32, missing []string, err error) {
+	for _, n := range names {
+		schema, name := source.SplitName(strings.TrimSpace(n))
+		var oid uint32
+		e := conn.QueryRow(ctx, `
+			SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&oid)
+		switch {
+		case e == pgx.ErrNoRows:
+			missing = append(missing, schema+"."+name)
+		case e != nil:
+			err = e
+		default:
+			oids = append(oids, oid)
+		}
+	}
+	return oids, missing, err
+}
+
+// userTableOIDs returns the OIDs of the tables a publication FOR ALL TABLES
+// would publish (with publish_via_partition_root, partitioned roots
+// instead of their partitions).
+func userTableOIDs(ctx context.Context, conn *pgx.Conn) ([]uint32, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		  AND n.nspname NOT LIKE 'pg_temp%'`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
+}
+
+// checkOwnership fails, with the statement to run instead, when the user
+// does not own every table of the publication cdc2s3 would create FOR
+// TABLE them (which needs ownership).
+func checkOwnership(pub *publication, tables []table) (Result, bool) {
+	var notOwned []string
+	for _, t := range tables {
+		if !t.owned {
+			notOwned = append(notOwned, fmt.Sprintf("%s (owner %s)", t, t.owner))
+		}
+	}
+	if len(notOwned) == 0 {
+		return Result{}, false
+	}
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = t.quoted()
+	}
+	return Result{Name: NameTables, Status: Fail,
+		Detail: fmt.Sprintf("the first run creates publication %s FOR TABLE these, which needs ownership, and the user does not own %s", pub.name, listNames(notOwned, 10)),
+		Fix: fmt.Sprintf("create the publication as their owner or a superuser: CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true);",
+			quoteIdent(pub.name), strings.Join(quoted, ", ")),
+	}, true
+}
+
+// tablesFound lists the tables found (from origin), or warns that there are
+// none; allTables says they would be every user table, so that the fix is
+// to create some.
+func tablesFound(tables []table, origin string, allTables bool) Result {
+	if len(tables) == 0 {
+		fix := "add tables to the publication (ALTER PUBLICATION ... ADD TABLE ...) or fix --tables"
+		if allTables {
+			fix = "create the tables first, or point --source at the right database"
+		}
+		return Result{Name: NameTables, Status: Warn,
+			Detail: fmt.Sprintf("no tables %s: nothing would be copied or streamed", origin),
+			Fix:    fix}
+	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = t.String()
 	}
-	r.Detail = fmt.Sprintf("%d table(s) %s: %s", len(tables), origin, listNames(names, 10))
-	if len(tables) == 0 {
-		r.Status = Warn
-		r.Detail = fmt.Sprintf("no tables %s: nothing would be copied or streamed", origin)
-		r.Fix = "add tables to the publication (ALTER PUBLICATION ... ADD TABLE ...) or fix --tables"
-		if !pub.exists && len(o.Tables) == 0 {
-			r.Fix = "create the tables first, or point --source at the right database"
-		}
-	}
-	if len(missing) > 0 {
-		r.Status = Fail
-		r.Detail = fmt.Sprintf("%d table(s) named by --tables do not exist: %s", len(missing), listNames(missing, 10))
-		r.Fix = "fix --tables (schema.table; a bare name means public.table)"
-		return tables, r
-	}
-	if !pub.exists && len(o.Tables) > 0 {
-		var notOwned []string
-		for _, t := range tables {
-			if !t.owned {
-				notOwned = append(notOwned, fmt.Sprintf("%s (owner %s)", t, t.owner))
-			}
-		}
-		if len(notOwned) > 0 {
-			quoted := make([]string, len(tables))
-			for i, t := range tables {
-				quoted[i] = t.quoted()
-			}
-			r.Status = Fail
-			r.Detail = fmt.Sprintf("the first run creates publication %s FOR TABLE these, which needs ownership, and the user does not own %s", pub.name, listNames(notOwned, 10))
-			r.Fix = fmt.Sprintf("create the publication as their owner or a superuser: CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true);",
-				quoteIdent(pub.name), strings.Join(quoted, ", "))
-		}
-	}
-	return tables, r
+	return Result{Name: NameTables, Status: OK, Detail: fmt.Sprintf("%d table(s) %s: %s", len(tables), origin, listNames(names, 10))}
 }
 
 // describeTables reads the facts the checks need about each table, sorted
@@ -328,63 +367,67 @@ var naturalText = map[uint32]bool{1700: true, 1083: true, 1266: true, 1186: true
 // that readers cannot tell apart (they match names without case) or that
 // clash with cdc2s3's metadata columns.
 func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, arraysAsText bool) []Result {
+	cols, err := readColumns(ctx, conn, tables)
+	if err != nil {
+		return []Result{queryFailed(NameTypes, err)}
+	}
+	asText, arrays, err := textAndListColumns(ctx, conn, cols, arraysAsText)
+	if err != nil {
+		return []Result{queryFailed(NameTypes, err)}
+	}
+	return []Result{typesResult(asText), arraysResult(arrays, arraysAsText), columnNamesResult(nameClashes(cols))}
+}
+
+// tableColumn is a column of a table cdc2s3 would copy, as ColumnTypes
+// reads it.
+type tableColumn struct {
+	rel      uint32
+	name     string
+	label    string // schema.table.column, for messages
+	typ      uint32
+	mod      int32
+	typeName string // format_type's
+}
+
+// readColumns returns the columns of tables that are copied and streamed
+// (not dropped, not generated), table by table in column order.
+func readColumns(ctx context.Context, conn *pgx.Conn, tables []table) ([]tableColumn, error) {
 	rows, err := conn.Query(ctx, `
 		SELECT a.attrelid, a.attname::text, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod)
 		FROM pg_attribute a
 		WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 		ORDER BY a.attrelid, a.attnum`, oidsOf(tables))
 	if err != nil {
-		return []Result{queryFailed(NameTypes, err)}
-	}
-	type column struct {
-		rel      uint32
-		name     string
-		typ      uint32
-		mod      int32
-		typeName string
-	}
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
-		var c column
-		err := r.Scan(&c.rel, &c.name, &c.typ, &c.mod, &c.typeName)
-		return c, err
-	})
-	if err != nil {
-		return []Result{queryFailed(NameTypes, err)}
+		return nil, err
 	}
 	byOID := map[uint32]table{}
 	for _, t := range tables {
 		byOID[t.oid] = t
 	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (tableColumn, error) {
+		var c tableColumn
+		err := r.Scan(&c.rel, &c.name, &c.typ, &c.mod, &c.typeName)
+		c.label = fmt.Sprintf("%s.%s", byOID[c.rel], c.name)
+		return c, err
+	})
+}
+
+// textAndListColumns returns, described for messages, the columns written
+// as text that readers must parse (not those whose text is their natural
+// form: strings, enums, the naturalText types, and arrays under
+// --arrays-as-text) and the array columns written as LIST.
+func textAndListColumns(ctx context.Context, conn *pgx.Conn, cols []tableColumn, arraysAsText bool) (asText, arrays []string, err error) {
 	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = arraysAsText
 	facts := map[uint32]typeFacts{}
-	var asText, arrays, clashes []string
-	seen := map[uint32]map[string]string{} // table → lower-case name → first spelling
-	meta := map[string]bool{}
-	for _, m := range []string{pqfile.ColOp, pqfile.ColCommitTS, pqfile.ColLSN, pqfile.ColSeq, pqfile.ColUnchanged} {
-		meta[strings.ToLower(m)] = true
-	}
 	for _, c := range cols {
-		t := byOID[c.rel]
-		where := fmt.Sprintf("%s.%s", t, c.name)
-		lower := strings.ToLower(c.name)
-		if seen[c.rel] == nil {
-			seen[c.rel] = map[string]string{}
-		}
-		switch first, dup := seen[c.rel][lower]; {
-		case meta[lower]:
-			clashes = append(clashes, where+" (a metadata column's name)")
-		case dup:
-			clashes = append(clashes, fmt.Sprintf("%s (same as %s but for case)", where, first))
-		}
-		seen[c.rel][lower] = c.name
-
-		pt, err := resolver.Resolve(ctx, c.typ, c.mod)
+		ct, err := resolver.Resolve(ctx, c.typ, c.mod)
 		if err != nil {
-			return []Result{queryFailed(NameTypes, err)}
+			return nil, nil, err
 		}
+		pt := pqfile.TypeFor(ct.OID, ct.Mod, ct.Array)
 		if pt.List {
-			arrays = append(arrays, fmt.Sprintf("%s (%s)", where, c.typeName))
+			arrays = append(arrays, fmt.Sprintf("%s (%s)", c.label, c.typeName))
 			continue
 		}
 		if pt.Kind != pqfile.String {
@@ -392,41 +435,75 @@ func checkColumnTypes(ctx context.Context, conn *pgx.Conn, tables []table, array
 		}
 		base, f, err := baseType(ctx, conn, facts, c.typ)
 		if err != nil {
-			return []Result{queryFailed(NameTypes, err)}
+			return nil, nil, err
 		}
 		if naturalText[base] || f.category == 'S' || f.typtype == 'e' || (f.category == 'A' && arraysAsText) {
 			continue
 		}
-		asText = append(asText, fmt.Sprintf("%s (%s)", where, c.typeName))
+		asText = append(asText, fmt.Sprintf("%s (%s)", c.label, c.typeName))
 	}
+	return asText, arrays, nil
+}
 
-	rs := make([]Result, 0, 3)
-	if len(asText) == 0 {
-		rs = append(rs, Result{Name: NameTypes, Status: OK, Detail: "no columns of types written as text that readers must parse"})
-	} else {
-		rs = append(rs, Result{Name: NameTypes, Status: Info,
-			Detail: fmt.Sprintf("%d column(s) are written as STRING in PostgreSQL's text output, which readers must parse (ranges, geometric types, composites, network addresses, money, bit strings, other extension types): %s",
-				len(asText), listNames(asText, 10))})
+// nameClashes returns, described for messages, the columns whose names
+// readers that match names without regard to case cannot tell from an
+// earlier column of the same table or from a metadata column.
+func nameClashes(cols []tableColumn) []string {
+	meta := map[string]bool{}
+	for _, m := range []string{pqfile.ColOp, pqfile.ColCommitTS, pqfile.ColLSN, pqfile.ColSeq, pqfile.ColUnchanged} {
+		meta[strings.ToLower(m)] = true
 	}
+	var clashes []string
+	seen := map[uint32]map[string]string{} // table → lower-case name → first spelling
+	for _, c := range cols {
+		lower := strings.ToLower(c.name)
+		if seen[c.rel] == nil {
+			seen[c.rel] = map[string]string{}
+		}
+		switch first, dup := seen[c.rel][lower]; {
+		case meta[lower]:
+			clashes = append(clashes, c.label+" (a metadata column's name)")
+		case dup:
+			clashes = append(clashes, fmt.Sprintf("%s (same as %s but for case)", c.label, first))
+		}
+		seen[c.rel][lower] = c.name
+	}
+	return clashes
+}
+
+// typesResult reports the columns written as text that readers must parse.
+func typesResult(asText []string) Result {
+	if len(asText) == 0 {
+		return Result{Name: NameTypes, Status: OK, Detail: "no columns of types written as text that readers must parse"}
+	}
+	return Result{Name: NameTypes, Status: Info,
+		Detail: fmt.Sprintf("%d column(s) are written as STRING in PostgreSQL's text output, which readers must parse (ranges, geometric types, composites, network addresses, money, bit strings, other extension types): %s",
+			len(asText), listNames(asText, 10))}
+}
+
+// arraysResult reports the array columns written as LIST, whose
+// multi-dimensional values are flattened.
+func arraysResult(arrays []string, arraysAsText bool) Result {
 	switch {
 	case len(arrays) == 0 && arraysAsText:
-		rs = append(rs, Result{Name: NameArrays, Status: OK, Detail: "array columns are written as text (--arrays-as-text), which keeps dimensions and bounds"})
+		return Result{Name: NameArrays, Status: OK, Detail: "array columns are written as text (--arrays-as-text), which keeps dimensions and bounds"}
 	case len(arrays) == 0:
-		rs = append(rs, Result{Name: NameArrays, Status: OK, Detail: "no array columns"})
-	default:
-		rs = append(rs, Result{Name: NameArrays, Status: Info,
-			Detail: fmt.Sprintf("%d array column(s) are written as LIST: %s. A value with more than one dimension is written flattened and explicit lower bounds are dropped; PostgreSQL's catalog cannot tell which columns hold such values",
-				len(arrays), listNames(arrays, 10)),
-			Fix: "if a column holds multi-dimensional arrays, run with --arrays-as-text (every array column as PostgreSQL's array text)"})
+		return Result{Name: NameArrays, Status: OK, Detail: "no array columns"}
 	}
+	return Result{Name: NameArrays, Status: Info,
+		Detail: fmt.Sprintf("%d array column(s) are written as LIST: %s. A value with more than one dimension is written flattened and explicit lower bounds are dropped; PostgreSQL's catalog cannot tell which columns hold such values",
+			len(arrays), listNames(arrays, 10)),
+		Fix: "if a column holds multi-dimensional arrays, run with --arrays-as-text (every array column as PostgreSQL's array text)"}
+}
+
+// columnNamesResult warns about the column names readers cannot read.
+func columnNamesResult(clashes []string) Result {
 	if len(clashes) == 0 {
-		rs = append(rs, Result{Name: NameColumnNames, Status: OK, Detail: "column names are distinct without regard to case and clash with no metadata column"})
-	} else {
-		rs = append(rs, Result{Name: NameColumnNames, Status: Warn,
-			Detail: fmt.Sprintf("%d column name(s) cannot be read by DuckDB, Athena or Spark, which match names without regard to case: %s", len(clashes), listNames(clashes, 10)),
-			Fix:    "rename them in the source: ALTER TABLE ... RENAME COLUMN ... TO ...;"})
+		return Result{Name: NameColumnNames, Status: OK, Detail: "column names are distinct without regard to case and clash with no metadata column"}
 	}
-	return rs
+	return Result{Name: NameColumnNames, Status: Warn,
+		Detail: fmt.Sprintf("%d column name(s) cannot be read by DuckDB, Athena or Spark, which match names without regard to case: %s", len(clashes), listNames(clashes, 10)),
+		Fix:    "rename them in the source: ALTER TABLE ... RENAME COLUMN ... TO ...;"}
 }
 
 // baseType follows domains to the base type of oid.

@@ -385,7 +385,7 @@ func atoi2(b []byte) (int64, error) {
 // parseArray splits PostgreSQL's array output ("{1,NULL,\"a b\"}",
 // "{{1,2},{3,4}}", "[0:1]={7,8}") into its elements in row-major order, nil
 // for NULL, and reports the number of dimensions. Only ',' delimited arrays
-// are handled; the resolver writes others (box[]) as text.
+// are handled; source.Resolver describes the others (box[]) as text.
 func parseArray(s []byte, elems [][]byte) ([][]byte, int, error) {
 	if len(s) > 0 && s[0] == '[' {
 		eq := bytes.IndexByte(s, '=')
@@ -451,11 +451,4 @@ func parseArray(s []byte, elems [][]byte) ([][]byte, int, error) {
 		return nil, 0, fmt.Errorf("unbalanced array %.40q", s)
 	}
 	return elems, maxDepth, nil
-}
-
-// ArrayElements splits PostgreSQL's text of a one-dimensional or
-// multi-dimensional array into its elements (nil for NULL), row-major.
-func ArrayElements(s []byte) ([][]byte, error) {
-	elems, _, err := parseArray(s, nil)
-	return elems, err
 }

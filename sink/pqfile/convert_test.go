@@ -495,11 +495,6 @@ func TestParseArray(t *testing.T) {
 				t.Errorf("parseArray(%q): empty string element %d came back as NULL", tc.in, i)
 			}
 		}
-		// ArrayElements is the same split.
-		el, err := ArrayElements([]byte(tc.in))
-		if err != nil || len(el) != len(got) {
-			t.Errorf("ArrayElements(%q) = %q, %v", tc.in, el, err)
-		}
 	}
 	for _, in := range []string{
 		``, `{`, `}`, `1,2`, `{1,2`, `{1,2}}`, `{1}{2}`, `{1}x`, `{"abc}`, `{"a\"}`,
