@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 )
 
 // receiver owns the replication connection: it reads messages, stages each
@@ -244,8 +245,8 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 			return fmt.Errorf("stream commit of transaction %d that was never streamed", f.Xid)
 		}
 		delete(r.streams, f.Xid)
-		r.log.Info("streamed transaction committed", "xid", f.Xid, "messages", st.spool.count, "bytes", st.spool.size,
-			"aborted_subtransactions", len(st.aborted), "lsn", f.End)
+		r.log.Info("streamed transaction committed", logkey.Xid, f.Xid, logkey.Messages, st.spool.count, logkey.Bytes, st.spool.size,
+			logkey.AbortedSubtransactions, len(st.aborted), logkey.LSN, f.End)
 		r.cfg.Metrics.streamedTxns.Inc()
 		return r.hand(ctx, &committed{spool: st.spool, streamed: true, aborted: st.aborted, end: f.End, at: f.CommitTime})
 	case decoder.KindData:
@@ -358,7 +359,7 @@ func (r *receiver) sendStatus(reply bool) {
 		WALWritePosition: ack, WALFlushPosition: ack, WALApplyPosition: ack, ReplyRequested: reply,
 	})
 	if err != nil {
-		r.log.Warn("send standby status", "error", err)
+		r.log.Warn("send standby status", logkey.Error, err)
 		return
 	}
 	if ack > r.lastSent {

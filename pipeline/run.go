@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/internal/retry"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -37,7 +38,7 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 	lease := lsnstore.NewLease(store, cfg.LeaseTTL)
 	waitCtx, cancelWait := mergeDone(ctx, stop)
 	err := lease.Acquire(waitCtx, func(h lsnstore.LeaseRecord) {
-		log.Warn("another cdc2s3 holds this destination; waiting for its lease", "holder", h.Owner, "expires", h.ExpiresAt)
+		log.Warn("another cdc2s3 holds this destination; waiting for its lease", logkey.Holder, h.Owner, logkey.Expires, h.ExpiresAt)
 	})
 	cancelWait()
 	if err != nil {
@@ -57,7 +58,7 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 	defer cancel(nil)
 	go func() {
 		if err := lease.Hold(ctx); err != nil {
-			log.Error("stopping: lost the destination's lease", "error", err)
+			log.Error("stopping: lost the destination's lease", logkey.Error, err)
 			cancel(err)
 		}
 	}()
@@ -89,7 +90,7 @@ func run(ctx, stop context.Context, cfg Config, store sink.Store, states *lsnsto
 			cfg.Metrics.reconnects.Inc()
 		}
 		delay := reconnectRetry.Delay(attempt)
-		log.Warn("connection to PostgreSQL lost; reconnecting", "error", err, "in", delay)
+		log.Warn("connection to PostgreSQL lost; reconnecting", logkey.Error, err, logkey.In, delay)
 		select {
 		case <-time.After(delay):
 		case <-stop.Done():

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/snapshot"
@@ -69,7 +70,7 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 		if !errors.Is(err, source.ErrSlotExists) || attempt == 10 {
 			break
 		}
-		log.Warn("replication slot is being created by another connection; waiting", "slot", cfg.Slot)
+		log.Warn("replication slot is being created by another connection; waiting", logkey.Slot, cfg.Slot)
 		if st, haveState, err = states.Load(ctx); err != nil {
 			return fail(err)
 		}
@@ -94,7 +95,7 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	ours := haveState && st.Slot == cfg.Slot
 	switch {
 	case slot != nil && ours && st.SnapshotDone:
-		log.Info("resuming", "slot", cfg.Slot, "confirmed_flush_lsn", slot.ConfirmedFlushLSN, "checkpoint", st.Checkpoint)
+		log.Info("resuming", logkey.Slot, cfg.Slot, logkey.ConfirmedFlushLSN, slot.ConfirmedFlushLSN, logkey.Checkpoint, st.Checkpoint)
 		if st.Checkpoint < slot.ConfirmedFlushLSN {
 			st.Checkpoint = slot.ConfirmedFlushLSN
 		}
@@ -102,7 +103,7 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	case slot != nil && ours:
 		// A full load did not finish: its exported snapshot died with the
 		// connection that made it. Start over from a new slot.
-		log.Warn("previous full load did not finish; dropping the slot and starting over", "slot", cfg.Slot)
+		log.Warn("previous full load did not finish; dropping the slot and starting over", logkey.Slot, cfg.Slot)
 		if err := source.DropSlot(ctx, conn, cfg.Slot); err != nil {
 			return st, err
 		}
@@ -129,7 +130,7 @@ func warnIdleSlots(ctx context.Context, conn *pgx.Conn, ours string, log *slog.L
 	for _, s := range slots {
 		if s.RetainedBytes > 0 {
 			log.Warn("an inactive replication slot holds WAL on the server; drop it if nothing uses it",
-				"slot", s.Name, "database", s.Database, "retained_bytes", s.RetainedBytes, "fix", fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", s.Name))
+				logkey.Slot, s.Name, logkey.Database, s.Database, logkey.RetainedBytes, s.RetainedBytes, logkey.Fix, fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", s.Name))
 		}
 	}
 }
@@ -143,7 +144,7 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config, log *slo
 	if err := source.CreatePublication(ctx, conn, cfg.Publication, cfg.Tables); err != nil {
 		return err
 	}
-	log.Info("created publication", "publication", cfg.Publication, "for", source.PublicationTarget(cfg.Tables))
+	log.Info("created publication", logkey.Publication, cfg.Publication, logkey.For, source.PublicationTarget(cfg.Tables))
 	return nil
 }
 
@@ -156,7 +157,7 @@ const slotWait = 30 * time.Second
 // when there is none, or an error when the slot cannot be streamed from.
 func lookupSlot(ctx context.Context, conn *pgx.Conn, name string, log *slog.Logger) (*source.Slot, error) {
 	slot, err := source.WaitSlotFree(ctx, conn, name, slotWait, func(s *source.Slot) {
-		log.Warn("replication slot in use; waiting for it to be released", "slot", name, "pid", s.PID)
+		log.Warn("replication slot in use; waiting for it to be released", logkey.Slot, name, logkey.PID, s.PID)
 	})
 	if err != nil || slot == nil {
 		return nil, err
@@ -176,7 +177,7 @@ func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 		if !errors.Is(err, snapshot.ErrTableChanged) || attempt == 3 {
 			return st, err
 		}
-		log.Warn("a table changed during the full load; starting over from a new snapshot", "error", err)
+		log.Warn("a table changed during the full load; starting over from a new snapshot", logkey.Error, err)
 		if err := source.DropSlot(ctx, conn, cfg.Slot); err != nil {
 			return st, err
 		}
@@ -236,6 +237,6 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
-	log.Info("full load done", "tables", len(results), "rows", rows, "duration", time.Since(start).Round(time.Millisecond))
+	log.Info("full load done", logkey.Tables, len(results), logkey.Rows, rows, logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return st, nil
 }

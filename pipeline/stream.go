@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/source"
@@ -154,7 +155,7 @@ func (s *stream) run(ctx, stop context.Context) error {
 	if err != nil {
 		return source.Explain(fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err), nil)
 	}
-	s.log.Info("streaming", "slot", s.cfg.Slot, "publication", s.cfg.Publication, "from", s.up.state.Checkpoint, "protocol", args[0])
+	s.log.Info("streaming", logkey.Slot, s.cfg.Slot, logkey.Publication, s.cfg.Publication, logkey.From, s.up.state.Checkpoint, logkey.Protocol, args[0])
 	m := s.cfg.Metrics
 	m.streaming.Store(true)
 	defer m.streaming.Store(false)
@@ -179,7 +180,7 @@ func (s *stream) run(ctx, stop context.Context) error {
 	if err == nil {
 		// Everything handed over is uploaded: acknowledge it before leaving.
 		s.rcv.sendStatus(false)
-		s.log.Info("stopped", "acknowledged", s.h.ack())
+		s.log.Info("stopped", logkey.Acknowledged, s.h.ack())
 	}
 	return err
 }

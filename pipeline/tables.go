@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
@@ -137,7 +138,7 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 	}) {
 		t.historyDirty = true
 		if t.rel != nil {
-			w.log.Info("schema change", "table", t.schema+"."+t.name, "columns", names, "lsn", at)
+			w.log.Info("schema change", logkey.Table, t.schema+"."+t.name, logkey.Columns, names, logkey.LSN, at)
 		}
 	}
 	if missErr != nil {
@@ -240,9 +241,9 @@ func (w *writer) seal(t *table) error {
 // multi-dimensional arrays flattened (contract §3).
 func warnAdapted(log *slog.Logger, table string, st pqfile.Stats) {
 	for col, n := range st.Nulled {
-		log.Warn("values not representable in the column's Parquet type were written as NULL", "table", table, "column", col, "count", n)
+		log.Warn("values not representable in the column's Parquet type were written as NULL", logkey.Table, table, logkey.Column, col, logkey.Count, n)
 	}
 	for col, n := range st.Flattened {
-		log.Warn("multi-dimensional array values were flattened", "table", table, "column", col, "count", n)
+		log.Warn("multi-dimensional array values were flattened", logkey.Table, table, logkey.Column, col, logkey.Count, n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/internal/retry"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -66,7 +67,7 @@ func (u *uploader) run(ctx context.Context) error {
 		u.h.wake() // acknowledge now, not at the next status tick
 		m.uploadSince.Store(0)
 		if len(b.files) > 0 {
-			u.log.Info("uploaded", "files", len(b.files), "rows", rows, "lsn", b.ack, "duration", time.Since(start).Round(time.Millisecond))
+			u.log.Info("uploaded", logkey.Files, len(b.files), logkey.Rows, rows, logkey.LSN, b.ack, logkey.Duration, time.Since(start).Round(time.Millisecond))
 		}
 	}
 	return nil
@@ -111,7 +112,7 @@ func (u *uploader) retry(ctx context.Context, what string, fn func() error) erro
 		return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
 	}
 	p.OnRetry = func(attempt int, wait time.Duration, err error) {
-		u.log.Warn("retrying", "what", what, "attempt", attempt, "in", wait.Round(time.Millisecond), "error", err)
+		u.log.Warn("retrying", logkey.What, what, logkey.Attempt, attempt, logkey.In, wait.Round(time.Millisecond), logkey.Error, err)
 		u.cfg.Metrics.retries.WithLabelValues(what).Inc()
 	}
 	if err := p.Do(ctx, fn); err != nil {

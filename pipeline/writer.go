@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdc2s3/cdc2s3/decoder"
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/source"
@@ -322,7 +323,7 @@ func (w *writer) heartbeat(ctx context.Context) error {
 	if at := w.h.ackedAt.Load(); at != 0 && ack < now {
 		lag = time.Since(time.Unix(0, at))
 	}
-	w.log.Info("status", "acknowledged", ack, "server_wal", now, "lag_bytes", uint64(now-min(ack, now)), "lag_seconds", lag.Seconds())
+	w.log.Info("status", logkey.Acknowledged, ack, logkey.ServerWAL, now, logkey.LagBytes, uint64(now-min(ack, now)), logkey.LagSeconds, lag.Seconds())
 	m := w.cfg.Metrics
 	m.lastHeartbeat.Store(time.Now().UnixNano())
 	m.lagBytes.Set(float64(now - min(ack, now)))

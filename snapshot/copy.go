@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/internal/retry"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
@@ -104,8 +105,8 @@ func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Optio
 		progs[i] = t.prog
 	}
 	o.Progress.init(progs)
-	o.Log.Info("full load planned", "tables", len(tables), "chunks", len(chunks), "workers", o.Workers,
-		"bytes_on_disk", o.Progress.Total().DiskBytes)
+	o.Log.Info("full load planned", logkey.Tables, len(tables), logkey.Chunks, len(chunks), logkey.Workers, o.Workers,
+		logkey.BytesOnDisk, o.Progress.Total().DiskBytes)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if o.ProgressInterval > 0 {
@@ -457,13 +458,13 @@ func (t *tableState) chunkDone(ctx context.Context, store sink.Store, o Options,
 	t.prog.finished.Store(time.Now().UnixNano())
 	res := t.res
 	for col, n := range res.Nulled {
-		o.Log.Warn("values not representable in the column's Parquet type were written as NULL", "table", res.Table, "column", col, "count", n)
+		o.Log.Warn("values not representable in the column's Parquet type were written as NULL", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
 	}
 	for col, n := range res.Flattened {
-		o.Log.Warn("multi-dimensional array values were flattened", "table", res.Table, "column", col, "count", n)
+		o.Log.Warn("multi-dimensional array values were flattened", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
 	}
-	o.Log.Info("table loaded", "table", res.Table, "rows", res.Rows, "files", res.Files,
-		"bytes", res.Bytes, "chunks", t.prog.chunks, "duration", res.Duration.Round(time.Millisecond))
+	o.Log.Info("table loaded", logkey.Table, res.Table, logkey.Rows, res.Rows, logkey.Files, res.Files,
+		logkey.Bytes, res.Bytes, logkey.Chunks, t.prog.chunks, logkey.Duration, res.Duration.Round(time.Millisecond))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/source"
@@ -30,7 +31,7 @@ func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Reso
 		return nil, err
 	}
 	if o.Log != nil {
-		o.Log.Info("full load starting", "tables", len(jobs), "snapshot", o.Snapshot, "lsn", o.LSN, "dest", store.String())
+		o.Log.Info("full load starting", logkey.Tables, len(jobs), logkey.Snapshot, o.Snapshot, logkey.LSN, o.LSN, logkey.Dest, store.String())
 	}
 	return Copy(ctx, dsn, store, jobs, o)
 }

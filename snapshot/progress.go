@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 )
 
 // DefaultProgressInterval is how often Copy logs "snapshot progress" lines.
@@ -219,13 +221,13 @@ func logProgress(ctx context.Context, p *Progress, log *slog.Logger, interval ti
 		}
 		for _, s := range p.Tables() {
 			if s.Running() {
-				log.Info("snapshot progress", "table", s.Table, "rows", s.Rows, "bytes", s.Bytes,
-					"pct", pct(s), "chunks", s.ChunksDone, "of", s.Chunks, "eta", s.ETA())
+				log.Info("snapshot progress", logkey.Table, s.Table, logkey.Rows, s.Rows, logkey.Bytes, s.Bytes,
+					logkey.Pct, pct(s), logkey.Chunks, s.ChunksDone, logkey.Of, s.Chunks, logkey.Eta, s.ETA())
 			}
 		}
 		s := p.Total()
-		log.Info("snapshot progress", "tables", s.TablesDone, "of", s.Tables, "rows", s.Rows, "bytes", s.Bytes,
-			"pct", pct(s), "eta", s.ETA())
+		log.Info("snapshot progress", logkey.Tables, s.TablesDone, logkey.Of, s.Tables, logkey.Rows, s.Rows, logkey.Bytes, s.Bytes,
+			logkey.Pct, pct(s), logkey.Eta, s.ETA())
 	}
 }
 

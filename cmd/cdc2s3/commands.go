@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/generate"
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/internal/scratch"
 	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -108,7 +109,7 @@ func runCommand(stop context.Context) *cli.Command {
 			defer cancel()
 			stopTimer := context.AfterFunc(stop, func() {
 				time.AfterFunc(c.Duration("shutdown-timeout"), func() {
-					log.Warn("shutdown timeout reached; aborting the flush", "timeout", c.Duration("shutdown-timeout"))
+					log.Warn("shutdown timeout reached; aborting the flush", logkey.Timeout, c.Duration("shutdown-timeout"))
 					cancel()
 				})
 			})
@@ -220,7 +221,7 @@ func snapshotCommand() *cli.Command {
 func openScratch(c *cli.Context, log *slog.Logger) (*scratch.Dir, error) {
 	d, removed, err := scratch.Open(c.String("temp-dir"))
 	for _, r := range removed {
-		log.Info("removed the temp files of a cdc2s3 process that ended without cleaning up", "dir", r.Path, "bytes", r.Bytes)
+		log.Info("removed the temp files of a cdc2s3 process that ended without cleaning up", logkey.Dir, r.Path, logkey.Bytes, r.Bytes)
 	}
 	if err != nil {
 		return nil, cli.Exit(fmt.Errorf("%w: set --temp-dir to a directory this user may write", err), 2)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 )
 
 // serveMetrics listens on addr and serves h until the server is closed. A
@@ -19,9 +21,9 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (*http.Server, 
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "error", err)
+			log.Error("metrics server", logkey.Error, err)
 		}
 	}()
-	log.Info("serving metrics", "addr", ln.Addr().String())
+	log.Info("serving metrics", logkey.Addr, ln.Addr().String())
 	return srv, nil
 }

@@ -14,6 +14,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -105,7 +106,7 @@ func Run(ctx context.Context, dsn string, o Options, log *slog.Logger) (Stats, e
 	if err := g.load(ctx, conn); err != nil {
 		return Stats{}, stopped(ctx, err)
 	}
-	log.Info("generate started", logKeyTarget, o.Rate, logKeySeed, o.Seed, logKeyDuration, o.Duration)
+	log.Info("generate started", logkey.Target, o.Rate, logkey.Seed, o.Seed, logkey.Duration, o.Duration)
 
 	// wait ends when the caller cancels or the duration has passed;
 	// transactions run on work, which is never cancelled.
@@ -145,9 +146,9 @@ func (g *generator) drive(wait, work context.Context, conn *pgx.Conn, o Options,
 		lastLog   = start
 		timer     = time.NewTimer(0)
 		logCounts = func(msg string) {
-			log.Info(msg, logKeyTxns, st.Txns, logKeyInserts, st.Inserts,
-				logKeyUpdates, st.Updates, logKeyDeletes, st.Deletes,
-				logKeyRate, math.Round(float64(ops)/time.Since(start).Seconds()*10)/10)
+			log.Info(msg, logkey.Txns, st.Txns, logkey.Inserts, st.Inserts,
+				logkey.Updates, st.Updates, logkey.Deletes, st.Deletes,
+				logkey.Rate, math.Round(float64(ops)/time.Since(start).Seconds()*10)/10)
 		}
 	)
 	defer timer.Stop()
