@@ -1,6 +1,10 @@
 package lsnstore
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/jackc/pglogrepl"
+)
 
 // History records when each column of a table appeared (and disappeared)
 // in the stream, and the value rows that existed before it took without
@@ -20,10 +24,10 @@ type ColumnRecord struct {
 	// AddedLSN is the end LSN of the first transaction written with the
 	// column (0 for columns present at the snapshot or when the table was
 	// first seen). Rows with a lower _cdc_lsn take Missing.
-	AddedLSN uint64 `json:"added_lsn"`
+	AddedLSN pglogrepl.LSN `json:"added_lsn"`
 	// DroppedLSN is the end LSN of the first transaction written without
 	// the column, 0 while it exists.
-	DroppedLSN uint64 `json:"dropped_lsn,omitempty"`
+	DroppedLSN pglogrepl.LSN `json:"dropped_lsn,omitempty"`
 	// Missing is PostgreSQL's text of the column's attmissingval (the
 	// DEFAULT existing rows took), nil for NULL.
 	Missing *string `json:"missing"`
@@ -44,7 +48,7 @@ func (h *History) Live() []string {
 // Observe records the column set seen at lsn. The first observation of a
 // table records every column at LSN 0. missing is asked for each newly
 // added column. It reports whether the history changed.
-func (h *History) Observe(columns []string, lsn uint64, missing func(name string) *string) bool {
+func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name string) *string) bool {
 	first := len(h.Columns) == 0
 	changed := false
 	for i := range h.Columns {

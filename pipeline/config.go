@@ -43,6 +43,10 @@ type Config struct {
 	// happen (pgoutput protocol version 2, streaming = on) instead of
 	// decoding them to its own disk and sending them at commit.
 	StreamLarge bool
+	// ReconcilePublication lets the daemon change an existing publication
+	// (ALTER PUBLICATION ... SET TABLE) to publish exactly Tables, instead
+	// of refusing to start when the two differ.
+	ReconcilePublication bool
 	// Metrics receives the daemon's metrics and health; nil: not exported.
 	Metrics *Metrics
 	// LeaseTTL is how long the destination's writer lease lasts without

@@ -135,19 +135,6 @@ func warnIdleSlots(ctx context.Context, conn *pgx.Conn, ours string, log *slog.L
 	}
 }
 
-// ensurePublication creates the publication when it does not exist.
-func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config, log *slog.Logger) error {
-	pub, err := source.LookupPublication(ctx, conn, cfg.Publication)
-	if err != nil || pub != nil {
-		return err
-	}
-	if err := source.CreatePublication(ctx, conn, cfg.Publication, cfg.Tables); err != nil {
-		return err
-	}
-	log.Info("created publication", logkey.Publication, cfg.Publication, logkey.For, source.PublicationTarget(cfg.Tables))
-	return nil
-}
-
 // slotWait bounds how long a start waits for a slot still held by another
 // connection: after a crash (SIGKILL) the old walsender holds it until it
 // notices its client is gone.
@@ -186,6 +173,11 @@ func initialLoad(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 
 func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Config, store sink.Store, log *slog.Logger) (lsnstore.State, error) {
 	states := lsnstore.New(store)
+	// Refuse tables that cannot be written before creating anything: the
+	// load repeats the check for the tables of the snapshot.
+	if err := checkNames(ctx, conn, cfg.Publication); err != nil {
+		return lsnstore.State{}, err
+	}
 	// Record the slot before creating it: if the process dies between the
 	// two, the next start knows the slot is its own to drop and redo.
 	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication}
@@ -239,4 +231,19 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	}
 	log.Info("full load done", logkey.Tables, len(results), logkey.Rows, rows, logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return st, nil
+}
+
+// checkNames fails when a table of the publication cannot have a folder
+// (sink.CheckTableName).
+func checkNames(ctx context.Context, conn *pgx.Conn, publication string) error {
+	tables, err := source.PublishedTables(ctx, conn, publication)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if err := sink.CheckTableName(t.Schema, t.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

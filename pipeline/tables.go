@@ -105,6 +105,12 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 		return t, nil
 	}
 	if t == nil {
+		// A table published after the start (FOR ALL TABLES, TABLES IN
+		// SCHEMA) that cannot have a folder stops the daemon with the fix,
+		// before anything of it is written.
+		if err := sink.CheckTableName(rel.Namespace, rel.Name); err != nil {
+			return nil, err
+		}
 		t = &table{schema: rel.Namespace, name: rel.Name, label: rel.Namespace + "." + rel.Name}
 		done, err := w.position(ctx, t.schema, t.name)
 		if err != nil {
@@ -129,7 +135,7 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 		names[i] = c.Name
 	}
 	var missErr error
-	if t.history.Observe(names, uint64(at), func(name string) *string {
+	if t.history.Observe(names, at, func(name string) *string {
 		v, err := source.MissingValue(ctx, w.conn, rel.ID, name)
 		if err != nil {
 			missErr = err

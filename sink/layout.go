@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,6 +22,28 @@ func EscapeName(s string) string {
 	}
 	s = strings.ReplaceAll(s, "%", "%25")
 	return strings.ReplaceAll(s, "/", "%2F")
+}
+
+// ErrReservedName is returned for a table whose folder cannot be written:
+// a schema or table named "." or "..", or the schema named like the
+// tool's own state folder.
+var ErrReservedName = errors.New("reserved name")
+
+// CheckTableName returns an error wrapping ErrReservedName, with the fix,
+// when the table schema.table cannot have a folder of its own (contract
+// §1: "." and ".." are not folder names in S3 keys or on disk, and
+// _cdc2s3/ holds the tool's state, so a table there would overwrite it).
+func CheckTableName(schema, table string) error {
+	bad := func(s string) bool { return s == "" || s == "." || s == ".." }
+	if !bad(schema) && !bad(table) && schema+"/" != StatePrefix {
+		return nil
+	}
+	why := `"." and ".." cannot be folder names`
+	if schema+"/" == StatePrefix {
+		why = "the folder " + StatePrefix + " holds cdc2s3's own state"
+	}
+	return fmt.Errorf("%w: table %q.%q cannot be written: %s; rename it (ALTER TABLE ... RENAME, ALTER SCHEMA ... RENAME) or leave it out of the publication and --tables",
+		ErrReservedName, schema, table, why)
 }
 
 // TableDir returns the folder of a table, with a trailing '/'.

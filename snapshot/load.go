@@ -19,6 +19,11 @@ import (
 // table on o.Workers connections to dsn. It returns ErrTableChanged when
 // DDL changed a table before its copy (start over from a new snapshot).
 func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Resolver, tables []source.Table, store sink.Store, o Options) ([]Result, error) {
+	for _, t := range tables {
+		if err := sink.CheckTableName(t.Schema, t.Name); err != nil {
+			return nil, err
+		}
+	}
 	seen, err := Prepare(ctx, snap, tables)
 	if err != nil {
 		return nil, err

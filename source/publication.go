@@ -99,3 +99,71 @@ func DropPublication(ctx context.Context, conn *pgx.Conn, name string) error {
 	}
 	return nil
 }
+
+// PublishedNames returns the tables the publication publishes as
+// "schema.table", sorted, as pg_publication_tables names them (with
+// publish_via_partition_root, the roots).
+func PublishedNames(ctx context.Context, conn *pgx.Conn, name string) ([]string, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, name)
+	if err != nil {
+		return nil, Explain(fmt.Errorf("list tables of publication %q: %w", name, err), nil)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, Explain(fmt.Errorf("list tables of publication %q: %w", name, err), nil)
+	}
+	return names, nil
+}
+
+// PublishesSchemas reports whether the publication publishes whole schemas
+// (FOR TABLES IN SCHEMA, PostgreSQL 15+), whose tables may come later.
+func PublishesSchemas(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `
+		SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL`).Scan(&ok)
+	if err != nil || !ok {
+		return false, err
+	}
+	err = conn.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid WHERE p.pubname = $1)`, name).Scan(&ok)
+	if err != nil {
+		return false, Explain(fmt.Errorf("look up publication %q: %w", name, err), nil)
+	}
+	return ok, nil
+}
+
+// CanonicalNames returns the --tables names ("schema.table", or "table"
+// for public) as "schema.table", and those that name no table or
+// partitioned table of the database.
+func CanonicalNames(ctx context.Context, conn *pgx.Conn, names []string) (found, missing []string, err error) {
+	for _, n := range names {
+		schema, table := SplitName(strings.TrimSpace(n))
+		var ok bool
+		err := conn.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+			               WHERE ns.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))`, schema, table).Scan(&ok)
+		if err != nil {
+			return nil, nil, Explain(fmt.Errorf("look up table %s.%s: %w", schema, table, err), nil)
+		}
+		if ok {
+			found = append(found, schema+"."+table)
+		} else {
+			missing = append(missing, schema+"."+table)
+		}
+	}
+	return found, missing, nil
+}
+
+// SetPublicationTables makes the publication publish exactly tables
+// ("schema.table"): ALTER PUBLICATION ... SET TABLE.
+func SetPublicationTables(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
+	sql := fmt.Sprintf("ALTER PUBLICATION %s SET %s", pgx.Identifier{name}.Sanitize(), PublicationTarget(tables))
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		if sqlState(err) == "42501" {
+			return hint(err, "cannot change publication %q: %s; run as its owner: %s", name, serverMessage(err), sql)
+		}
+		return Explain(fmt.Errorf("change publication %q: %w", name, err), nil)
+	}
+	return nil
+}

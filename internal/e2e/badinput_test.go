@@ -256,3 +256,133 @@ func badEmptyDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestReservedNames: tables whose folder cannot be written (a table named
+// "." or "..", the schema _cdc2s3 that holds the tool's state) stop run
+// and snapshot at once with the fix, before any slot exists or anything of
+// theirs is written; one published after the start stops the daemon with
+// the same message instead of an upload retried for ever.
+func TestReservedNames(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE ok (id int PRIMARY KEY); INSERT INTO ok VALUES (1);
+		CREATE SCHEMA _cdc2s3; CREATE TABLE _cdc2s3.lease (id int PRIMARY KEY); INSERT INTO _cdc2s3.lease VALUES (1);
+		CREATE TABLE public."." (id int PRIMARY KEY); INSERT INTO public."." VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"run/state schema", []string{"run", "--source", dsn, "--slot", "resv", "--publication", "resv", "--tables", "ok,_cdc2s3.lease"}, []string{`"_cdc2s3"."lease"`, "cdc2s3's own state", "RENAME"}},
+		{"run/dot", []string{"run", "--source", dsn, "--slot", "resv", "--publication", "resv2", "--tables", "ok,public.."}, []string{`"public"."."`, "folder names", "RENAME"}},
+		{"snapshot/dot", []string{"snapshot", "--source", dsn, "--tables", "ok,public.."}, []string{`"public"."."`, "folder names"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			_, stderr, err := runBad(t, append(c.args, "--dest", out)...)
+			if err == nil {
+				t.Fatalf("exit 0; stderr:\n%s", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			var slots int
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'resv'").Scan(&slots); err != nil || slots != 0 {
+				t.Errorf("%d slot(s) left (%v)", slots, err)
+			}
+			// public/. is public/ itself on disk: its files would be there.
+			for _, pattern := range []string{"public/LOAD*", "_cdc2s3/lease/*", "public/ok/*"} {
+				if m, _ := filepath.Glob(filepath.Join(out, pattern)); len(m) > 0 {
+					t.Errorf("written: %v", m)
+				}
+			}
+		})
+	}
+
+	// Published after the start: the daemon stops with the message.
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "resv3", "--publication", "resv3", "--tables", "ok", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "resv3", 1, d, 2*time.Minute)
+	if _, err := conn.Exec(ctx, `ALTER PUBLICATION resv3 ADD TABLE public."."; INSERT INTO public."." VALUES (2); INSERT INTO ok VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Fatalf("the daemon exited 0\n%s", tail(d.out.String(), 20))
+		}
+	case <-time.After(badInputTimeout):
+		t.Fatalf("the daemon did not stop within %s of a change to public.\".\"\n%s", badInputTimeout, tail(d.out.String(), 20))
+	}
+	if msg := d.out.String(); !strings.Contains(msg, `"public"."."`) || !strings.Contains(msg, "RENAME") {
+		t.Errorf("the daemon's output does not name the table and the fix:\n%s", tail(msg, 20))
+	}
+	if m, _ := filepath.Glob(filepath.Join(out, "public", "CDC-*")); len(m) > 0 {
+		t.Errorf("files of public.\".\" were written: %v", m)
+	}
+}
+
+// TestTablesFlag: --tables is never ignored. A name that is no table, an
+// existing publication that publishes other tables, a FOR ALL TABLES
+// publication with --tables, and a publication of no table each stop run
+// with the difference and the fix, before a slot exists;
+// --reconcile-publication makes the publication match instead.
+func TestTablesFlag(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
+		INSERT INTO a VALUES (1); INSERT INTO b VALUES (1);
+		CREATE PUBLICATION only_a FOR TABLE a;
+		CREATE PUBLICATION every FOR ALL TABLES;
+		CREATE PUBLICATION nothing`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing table, new publication", []string{"--publication", "fresh", "--tables", "a,public.no_such_table"}, []string{"public.no_such_table", "do(es) not exist", "fix --tables"}},
+		{"missing table, existing publication", []string{"--publication", "only_a", "--tables", "public.no_such_table"}, []string{"public.no_such_table", "fix --tables"}},
+		{"publication differs", []string{"--publication", "only_a", "--tables", "a,b"}, []string{`"only_a" publishes public.a`, "not published: public.b", `ALTER PUBLICATION "only_a" SET TABLE "public"."a", "public"."b"`, "--reconcile-publication"}},
+		{"all tables", []string{"--publication", "every", "--tables", "a"}, []string{"FOR ALL TABLES", "published but not in --tables: public.b", "drop --tables"}},
+		{"no table", []string{"--publication", "nothing"}, []string{`"nothing" publishes no table`, "ADD TABLE"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, err := runBad(t, append([]string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "tflag"}, c.args...)...)
+			if err == nil {
+				t.Fatalf("exit 0; stderr:\n%s", stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			var slots, pubs int
+			if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tflag'), (SELECT count(*) FROM pg_publication WHERE pubname = 'fresh')`).Scan(&slots, &pubs); err != nil || slots+pubs != 0 {
+				t.Errorf("%d slot(s), %d new publication(s) left (%v)", slots, pubs, err)
+			}
+		})
+	}
+
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "tflag", "--publication", "only_a", "--tables", "a,b", "--reconcile-publication", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "tflag", 1, d, 2*time.Minute)
+	if _, err := conn.Exec(ctx, `INSERT INTO b VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "tflag", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	var published string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_publication_tables WHERE pubname = 'only_a'`).Scan(&published); err != nil || published != "a,b" {
+		t.Errorf("after --reconcile-publication the publication publishes %q (%v), want a,b", published, err)
+	}
+	compareTables(t, conn, out, [][2]string{{"public", "a"}, {"public", "b"}})
+}
