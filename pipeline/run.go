@@ -90,7 +90,7 @@ func run(ctx, stop context.Context, cfg Config, store sink.Store, states *lsnsto
 			cfg.Metrics.reconnects.Inc()
 		}
 		delay := reconnectRetry.Delay(attempt)
-		log.Warn("connection to PostgreSQL lost; reconnecting", logkey.Error, err, logkey.In, delay)
+		log.Warn("connection to PostgreSQL lost; reconnecting", logkey.Error, err, logkey.Delay, delay)
 		select {
 		case <-time.After(delay):
 		case <-stop.Done():

@@ -112,7 +112,7 @@ func (u *uploader) retry(ctx context.Context, what string, fn func() error) erro
 		return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
 	}
 	p.OnRetry = func(attempt int, wait time.Duration, err error) {
-		u.log.Warn("retrying", logkey.What, what, logkey.Attempt, attempt, logkey.In, wait.Round(time.Millisecond), logkey.Error, err)
+		u.log.Warn("retrying", logkey.What, what, logkey.Attempt, attempt, logkey.Delay, wait.Round(time.Millisecond), logkey.Error, err)
 		u.cfg.Metrics.retries.WithLabelValues(what).Inc()
 	}
 	if err := p.Do(ctx, fn); err != nil {

@@ -263,12 +263,12 @@ func (w *worker) run(ctx context.Context, c *chunk) error {
 	t.begin()
 	var out *chunkOutput
 	defer func() { out.remove() }()
-	attrs := []any{"table", t.job.Table.String(), "chunk", c.seq, "of", t.prog.chunks}
+	attrs := []any{logkey.Table, t.job.Table.String(), logkey.Chunk, c.seq, logkey.Of, t.prog.chunks}
 	if len(c.parts) == 1 && c.parts[0].rng != (blockRange{}) {
 		p := c.parts[0]
-		attrs = append(attrs, "relation", p.rel.Schema+"."+p.rel.Name, "blocks", p.rng.String())
+		attrs = append(attrs, logkey.Relation, p.rel.Schema+"."+p.rel.Name, logkey.Blocks, p.rng.String())
 	} else if len(c.parts) > 1 {
-		attrs = append(attrs, "relations", len(c.parts))
+		attrs = append(attrs, logkey.Relations, len(c.parts))
 	}
 	err := withRetry(ctx, w.o.Log, attrs, func() error {
 		if out == nil {
@@ -434,7 +434,7 @@ func (t *tableState) chunkDone(ctx context.Context, store sink.Store, o Options,
 	if t.res.Files == 0 {
 		var empty *chunkOutput
 		defer func() { empty.remove() }()
-		err := withRetry(ctx, o.Log, []any{"table", t.job.Table.String(), "chunk", "empty file"}, func() error {
+		err := withRetry(ctx, o.Log, []any{logkey.Table, t.job.Table.String(), logkey.Chunk, "empty file"}, func() error {
 			if empty == nil {
 				e := &chunkOutput{job: t.job, o: o}
 				if err := e.open(); err != nil {
@@ -564,7 +564,7 @@ func withRetry(ctx context.Context, log *slog.Logger, attrs []any, fn func() err
 		Base: retryBackoff, Retries: maxRetries,
 		Permanent: func(err error) bool { return permanent(ctx, err) },
 		OnRetry: func(attempt int, wait time.Duration, err error) {
-			log.Warn("retrying", append(attrs[:len(attrs):len(attrs)], "attempt", attempt, "delay", wait, "error", err)...)
+			log.Warn("retrying", append(attrs[:len(attrs):len(attrs)], logkey.Attempt, attempt, logkey.Delay, wait, logkey.Error, err)...)
 		},
 	}.Do(ctx, fn)
 }

@@ -10,7 +10,7 @@ const (
 	Fix                    = "fix"                     // what the operator can run to fix a warning
 	What                   = "what"                    // the operation being retried
 	Attempt                = "attempt"                 // retry attempt, from 1
-	In                     = "in"                      // wait before the next attempt
+	Delay                  = "delay"                   // wait before the next attempt
 	Timeout                = "timeout"                 // a deadline that passed
 	Duration               = "duration"                // how long something took
 	Addr                   = "addr"                    // a listening address
@@ -44,6 +44,10 @@ const (
 	BytesOnDisk            = "bytes_on_disk"           // tables' size on the server
 	Count                  = "count"                   // a number of values
 	Chunks                 = "chunks"                  // a number of key-range chunks
+	Chunk                  = "chunk"                   // a chunk's number in its table
+	Relation               = "relation"                // a partition or inheritance child a chunk reads
+	Relations              = "relations"               // a number of such relations
+	Blocks                 = "blocks"                  // a chunk's block range
 	Workers                = "workers"                 // a number of parallel workers
 	Pct                    = "pct"                     // a percentage done
 	Of                     = "of"                      // a total, beside a count done
