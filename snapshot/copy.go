@@ -546,8 +546,17 @@ func selectQuery(job Job, rel *relation, b blockRange) string {
 		list = "1"
 	}
 	q := fmt.Sprintf("SELECT %s FROM ONLY %s", list, rel.qualifiedName())
+	var where []string
 	if w := b.where(); w != "" {
-		q += " WHERE " + w
+		where = append(where, w)
+	}
+	// The publication's row filter, evaluated by PostgreSQL as it does
+	// for the stream: the full load holds exactly the published rows.
+	if f := job.Table.RowFilter; f != "" {
+		where = append(where, "("+f+")")
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	return q
 }

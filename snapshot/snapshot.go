@@ -155,6 +155,7 @@ func Prepare(ctx context.Context, snap *pgx.Conn, tables []source.Table) ([]sour
 		if err != nil {
 			return nil, err
 		}
+		seen.Publish(t.ColumnList, t.RowFilter)
 		out = append(out, seen)
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,30 @@ type Table struct {
 	Partitioned bool
 	Columns     []Column
 	Key         []string // primary-key columns, empty when there is none
+	// ColumnList is the publication's column list for the table (FOR
+	// TABLE t (a, b), PostgreSQL 15+): only these columns are published,
+	// and Columns holds only them. Nil: every column.
+	ColumnList []string
+	// RowFilter is the publication's row filter (FOR TABLE t WHERE (...),
+	// PostgreSQL 15+) as PostgreSQL prints it: only rows it holds for are
+	// published, so the full load reads only them. Empty: every row.
+	RowFilter string
+}
+
+// Publish restricts t to what a publication publishes of it: the columns
+// of list (nil: all) and the rows of filter (empty: all).
+func (t *Table) Publish(list []string, filter string) {
+	t.ColumnList, t.RowFilter = list, filter
+	if list == nil {
+		return
+	}
+	kept := t.Columns[:0:0]
+	for _, c := range t.Columns {
+		if slices.Contains(list, c.Name) {
+			kept = append(kept, c)
+		}
+	}
+	t.Columns = kept
 }
 
 // Column is a table column as the snapshot reads it: not dropped, not
@@ -40,11 +65,21 @@ func (t Table) QualifiedName() string {
 func (t Table) String() string { return t.Schema + "." + t.Name }
 
 // PublishedTables returns the tables of a publication as the stream will
-// name them: with publish_via_partition_root, partitioned roots instead of
-// their partitions.
+// name them (with publish_via_partition_root, partitioned roots instead of
+// their partitions), each restricted to the publication's column list and
+// row filter.
 func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([]Table, error) {
+	var v15 bool
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int >= 150000").Scan(&v15); err != nil {
+		return nil, Explain(fmt.Errorf("read server version: %w", err), nil)
+	}
+	// Column lists and row filters exist from PostgreSQL 15 on.
+	extra := "NULL::text[], NULL::text"
+	if v15 {
+		extra = "pt.attnames::text[], pt.rowfilter"
+	}
 	rows, err := conn.Query(ctx, `
-		SELECT c.oid
+		SELECT c.oid, `+extra+`
 		FROM pg_publication_tables pt
 		JOIN pg_namespace n ON n.nspname = pt.schemaname
 		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
@@ -53,11 +88,34 @@ func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([
 	if err != nil {
 		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
 	}
-	oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	type published struct {
+		oid    uint32
+		list   []string
+		filter *string
+	}
+	pubs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (published, error) {
+		var p published
+		err := r.Scan(&p.oid, &p.list, &p.filter)
+		return p, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
 	}
-	return describe(ctx, conn, oids)
+	tables := make([]Table, 0, len(pubs))
+	for _, p := range pubs {
+		t, err := Describe(ctx, conn, p.oid)
+		if err != nil {
+			return nil, err
+		}
+		// PostgreSQL 15 lists every column in attnames when there is no
+		// column list; only a list that leaves columns out restricts.
+		if len(p.list) >= len(t.Columns) {
+			p.list = nil
+		}
+		t.Publish(p.list, deref(p.filter))
+		tables = append(tables, t)
+	}
+	return tables, nil
 }
 
 // UserTables returns every ordinary and partitioned-root table outside the

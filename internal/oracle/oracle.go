@@ -87,6 +87,10 @@ type Table struct {
 	// History holds the columns' appearance LSNs and missing values; a column
 	// without an entry was there from LSN 0 on.
 	History []ColumnHistory
+	// Filter, when set, is a SQL condition on the source's rows: only rows
+	// it holds for are expected in the destination (a publication's row
+	// filter).
+	Filter string
 }
 
 // ArraysAsText returns a copy of t for a destination written with the

@@ -182,6 +182,9 @@ func SourceState(ctx context.Context, conn *pgx.Conn, t Table) ([]Row, error) {
 		only = ""
 	}
 	sql := fmt.Sprintf("SELECT %s FROM %s%s", strings.Join(cols, ", "), only, pgx.Identifier{t.Schema, t.Name}.Sanitize())
+	if t.Filter != "" {
+		sql += " WHERE " + t.Filter
+	}
 	// The simple protocol returns every value as its type's text output,
 	// exactly what pgoutput sends and what the writer converts from.
 	rows, err := tx.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
