@@ -64,17 +64,7 @@ func reconcile(ctx context.Context, conn *pgx.Conn, cfg Config, pub *source.Publ
 	want := slices.Clone(tables)
 	slices.Sort(want)
 	want = slices.Compact(want)
-	var notPublished, notListed []string
-	for _, t := range want {
-		if !slices.Contains(published, t) {
-			notPublished = append(notPublished, t)
-		}
-	}
-	for _, t := range published {
-		if !slices.Contains(want, t) {
-			notListed = append(notListed, t)
-		}
-	}
+	notPublished, notListed := source.TableDiff(published, want)
 	if len(notPublished) == 0 && len(notListed) == 0 {
 		return nil
 	}

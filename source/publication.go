@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -166,4 +167,21 @@ func SetPublicationTables(ctx context.Context, conn *pgx.Conn, name string, tabl
 		return Explain(fmt.Errorf("change publication %q: %w", name, err), nil)
 	}
 	return nil
+}
+
+// TableDiff compares the tables a publication publishes with the ones
+// wanted (both as "schema.table"): the wanted ones it does not publish,
+// and the published ones not wanted.
+func TableDiff(published, wanted []string) (notPublished, notWanted []string) {
+	for _, t := range wanted {
+		if !slices.Contains(published, t) && !slices.Contains(notPublished, t) {
+			notPublished = append(notPublished, t)
+		}
+	}
+	for _, t := range published {
+		if !slices.Contains(wanted, t) {
+			notWanted = append(notWanted, t)
+		}
+	}
+	return notPublished, notWanted
 }

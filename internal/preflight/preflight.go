@@ -47,30 +47,32 @@ type Result struct {
 
 // Names of the checks, as Result.Name carries them.
 const (
-	NameConnect          = "connect"
-	NameWALLevel         = "wal_level"
-	NameSlotHeadroom     = "max_replication_slots"
-	NameSenderHeadroom   = "max_wal_senders"
-	NameRole             = "role"
-	NameReplConn         = "replication_connection"
-	NamePublication      = "publication"
-	NameTables           = "tables"
-	NameSelect           = "select_privilege"
-	NameReplicaIdentity  = "replica_identity"
-	NameTOAST            = "toast"
-	NameTypes            = "column_types"
-	NameArrays           = "array_columns"
-	NameColumnNames      = "column_names"
-	NameSlot             = "slot"
-	NameKeepSize         = "max_slot_wal_keep_size"
-	NameInactiveSlots    = "inactive_slots"
-	NameDest             = "destination"
-	NameDestWrite        = "destination_write"
-	NameConditionalWrite = "conditional_write"
-	NameBucketRegion     = "bucket_region"
-	NameBucketEncryption = "bucket_encryption"
-	NameState            = "destination_state"
-	NameStart            = "next_start"
+	NameConnect           = "connect"
+	NameWALLevel          = "wal_level"
+	NameSlotHeadroom      = "max_replication_slots"
+	NameSenderHeadroom    = "max_wal_senders"
+	NameRole              = "role"
+	NameReplConn          = "replication_connection"
+	NamePublication       = "publication"
+	NameTables            = "tables"
+	NamePublicationTables = "publication_tables"
+	NamePublishedSubsets  = "published_subsets"
+	NameSelect            = "select_privilege"
+	NameReplicaIdentity   = "replica_identity"
+	NameTOAST             = "toast"
+	NameTypes             = "column_types"
+	NameArrays            = "array_columns"
+	NameColumnNames       = "column_names"
+	NameSlot              = "slot"
+	NameKeepSize          = "max_slot_wal_keep_size"
+	NameInactiveSlots     = "inactive_slots"
+	NameDest              = "destination"
+	NameDestWrite         = "destination_write"
+	NameConditionalWrite  = "conditional_write"
+	NameBucketRegion      = "bucket_region"
+	NameBucketEncryption  = "bucket_encryption"
+	NameState             = "destination_state"
+	NameStart             = "next_start"
 )
 
 // Options say what to check: the same values cdc2s3 run would get.
@@ -150,6 +152,11 @@ func Source(ctx context.Context, o Options) ([]Result, *source.Slot, bool) {
 	if pub != nil {
 		tables, tr := checkTables(ctx, conn, pub, o)
 		rs = append(rs, tr)
+		for _, r := range []*Result{checkPublicationTables(ctx, conn, pub, o), checkPublishedSubsets(ctx, conn, pub)} {
+			if r != nil {
+				rs = append(rs, *r)
+			}
+		}
 		if len(tables) > 0 {
 			rs = append(rs, checkPrivileges(srv, tables), checkReplicaIdentity(ctx, conn, tables), checkTOAST(ctx, conn, tables))
 			rs = append(rs, checkColumnTypes(ctx, conn, tables, o.ArraysAsText)...)

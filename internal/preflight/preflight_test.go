@@ -228,6 +228,20 @@ func TestCheckSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+
+	// An existing publication with a column list and a row filter, and a
+	// --tables that disagrees with it: what run refuses, check fails.
+	if _, err := conn.Exec(ctx, `CREATE PUBLICATION part FOR TABLE keyed (id, code) WHERE (code <> 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	rs, _, _ = Source(ctx, Options{Source: pg.DSN("postgres"), Slot: "pf", Publication: "part", Tables: []string{"keyed", "quiet"}})
+	want(t, find(t, rs, NamePublicationTables), Fail, "not published: public.quiet", `ALTER PUBLICATION "part" SET TABLE "public"."keyed", "public"."quiet"`)
+	want(t, find(t, rs, NamePublishedSubsets), Info, "public.keyed (columns id, code; rows WHERE ((code)::text <> 'x'::text))")
+	rs, _, _ = Source(ctx, Options{Source: pg.DSN("postgres"), Slot: "pf", Publication: "part", Tables: []string{"keyed"}})
+	want(t, find(t, rs, NamePublicationTables), OK, "exactly the 1 table(s)")
+	if _, err := conn.Exec(ctx, `DROP PUBLICATION part`); err != nil {
+		t.Fatal(err)
+	}
 	var slots, pubs int
 	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_replication_slots), (SELECT count(*) FROM pg_publication)`).Scan(&slots, &pubs); err != nil {
 		t.Fatal(err)

@@ -524,3 +524,78 @@ func baseType(ctx context.Context, conn *pgx.Conn, cache map[uint32]typeFacts, o
 		oid = f.base
 	}
 }
+
+// checkPublicationTables checks, for an existing publication and --tables,
+// what run checks at its start: that the publication publishes exactly
+// the tables named (run refuses to start otherwise, unless
+// --reconcile-publication). Nil when there is nothing to compare.
+func checkPublicationTables(ctx context.Context, conn *pgx.Conn, pub *publication, o Options) *Result {
+	if !pub.exists || len(o.Tables) == 0 {
+		return nil
+	}
+	r := &Result{Name: NamePublicationTables, Status: OK}
+	wanted, _, err := source.CanonicalNames(ctx, conn, o.Tables)
+	if err != nil {
+		q := queryFailed(NamePublicationTables, err)
+		return &q
+	}
+	published, err := source.PublishedNames(ctx, conn, pub.name)
+	if err != nil {
+		q := queryFailed(NamePublicationTables, err)
+		return &q
+	}
+	notPublished, notListed := source.TableDiff(published, wanted)
+	if len(notPublished) == 0 && len(notListed) == 0 {
+		r.Detail = fmt.Sprintf("publication %s publishes exactly the %d table(s) of --tables", pub.name, len(wanted))
+		return r
+	}
+	r.Status = Fail
+	r.Detail = fmt.Sprintf("publication %s does not publish what --tables names, and run refuses to start: not published: %s; published but not in --tables: %s",
+		pub.name, orNone(notPublished), orNone(notListed))
+	if pub.allTables {
+		r.Fix = "drop --tables (the publication is FOR ALL TABLES), or choose another --publication"
+	} else {
+		r.Fix = fmt.Sprintf("ALTER PUBLICATION %s SET %s; or pass --reconcile-publication to run; or drop --tables", quoteIdent(pub.name), source.PublicationTarget(wanted))
+	}
+	return r
+}
+
+// checkPublishedSubsets lists the tables the publication publishes only in
+// part (a column list, a row filter: PostgreSQL 15+), which the full load
+// and the stream both apply. Nil when the publication does not exist.
+func checkPublishedSubsets(ctx context.Context, conn *pgx.Conn, pub *publication) *Result {
+	if !pub.exists {
+		return nil
+	}
+	tables, err := source.PublishedTables(ctx, conn, pub.name)
+	if err != nil {
+		q := queryFailed(NamePublishedSubsets, err)
+		return &q
+	}
+	var parts []string
+	for _, t := range tables {
+		var what []string
+		if t.ColumnList != nil {
+			what = append(what, "columns "+strings.Join(t.ColumnList, ", "))
+		}
+		if t.RowFilter != "" {
+			what = append(what, "rows WHERE "+t.RowFilter)
+		}
+		if len(what) > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%s)", t, strings.Join(what, "; ")))
+		}
+	}
+	if len(parts) == 0 {
+		return &Result{Name: NamePublishedSubsets, Status: OK, Detail: "every table is published with all its columns and rows"}
+	}
+	return &Result{Name: NamePublishedSubsets, Status: Info,
+		Detail: fmt.Sprintf("%d table(s) are published in part, and the full load and the stream both write only that part: %s", len(parts), strings.Join(parts, "; "))}
+}
+
+// orNone joins names, or says none.
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
