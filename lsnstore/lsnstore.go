@@ -44,7 +44,14 @@ type State struct {
 	SnapshotDone bool `json:"snapshot_done"`
 	// Checkpoint is the LSN at or below which every change is uploaded.
 	Checkpoint pglogrepl.LSN `json:"checkpoint_lsn"`
-	UpdatedAt  time.Time     `json:"updated_at"`
+	// AckLimit is the highest LSN the daemon may have acknowledged to the
+	// slot: it is saved before any acknowledgement beyond it, so the
+	// slot's confirmed_flush_lsn is never above it. A slot that is (a slot
+	// dropped and created again under the same name, or acknowledged by
+	// another consumer) has skipped changes this destination never got.
+	// Zero in states written before the check existed.
+	AckLimit  pglogrepl.LSN `json:"ack_limit_lsn,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Store reads and writes state objects in a destination.
@@ -132,4 +139,13 @@ func (l *Store) putJSON(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("write %s: %w", key, err)
 	}
 	return nil
+}
+
+// SlotAhead reports whether a slot acknowledged up to confirmed is ahead of
+// anything this destination's daemon acknowledged (see AckLimit): the slot
+// is not the one the destination was streamed from, or another consumer
+// moved it, and the changes between are missing. False when the state
+// predates the check.
+func (st State) SlotAhead(confirmed pglogrepl.LSN) bool {
+	return st.AckLimit != 0 && confirmed > st.AckLimit
 }

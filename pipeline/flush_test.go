@@ -15,7 +15,7 @@ import (
 // connections.
 func newTestStages(t *testing.T, flushInterval time.Duration) (*receiver, *writer) {
 	cfg := Config{FlushInterval: flushInterval, FlushSize: 32 << 20, TempDir: t.TempDir()}
-	h := newHandoff(0)
+	h := newHandoff(0, 0)
 	return newReceiver(cfg, nil, h, nil), newWriter(cfg, nil, nil, nil, 0, h, nil)
 }
 

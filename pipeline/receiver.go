@@ -26,13 +26,14 @@ type receiver struct {
 	log  *slog.Logger
 	h    *handoff
 
-	spool     *spool // the transaction being received, between Begin and Commit
-	inTxn     bool
-	inStream  bool                 // between Stream Start and Stream Stop
-	streamXid uint32               // the transaction being streamed
-	streams   map[uint32]*streamed // large transactions streamed, not yet committed
-	handed    int64                // transactions handed to the writer
-	lastSent  pglogrepl.LSN        // position last acknowledged
+	spool      *spool // the transaction being received, between Begin and Commit
+	inTxn      bool
+	inStream   bool                 // between Stream Start and Stream Stop
+	streamXid  uint32               // the transaction being streamed
+	streams    map[uint32]*streamed // large transactions streamed, not yet committed
+	handed     int64                // transactions handed to the writer
+	lastSent   pglogrepl.LSN        // position last acknowledged
+	limitAsked time.Time            // when a higher AckLimit was last asked for
 	// lastStatus is when the standby status was last sent.
 	lastStatus time.Time
 	// sendingSince is when the server started sending after it last
@@ -195,6 +196,17 @@ func (r *receiver) keepalive(ka pglogrepl.PrimaryKeepaliveMessage) {
 	ws := r.h.written.Load()
 	if between && ws.processed == r.handed && !ws.pending && r.h.durable.Load() >= ws.handed {
 		r.h.idleAck.raise(ka.ServerWALEnd)
+		// The state must record an idle position before it is
+		// acknowledged: ask for that at most once per status interval, so
+		// an idle publication on a busy server costs one state write per
+		// interval, not one per keepalive.
+		if ka.ServerWALEnd > r.h.ackLimit.Load() && time.Since(r.limitAsked) >= r.cfg.StatusInterval && r.h.limitWanted.raise(ka.ServerWALEnd) {
+			r.limitAsked = time.Now()
+			select {
+			case r.h.limitSignal <- struct{}{}:
+			default:
+			}
+		}
 	}
 	if ka.ReplyRequested {
 		r.sendStatus(false)

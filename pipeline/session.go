@@ -12,6 +12,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/snapshot"
 	"github.com/cdc2s3/cdc2s3/source"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -94,7 +95,14 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	states *lsnstore.Store, st lsnstore.State, haveState bool, slot *source.Slot, log *slog.Logger) (lsnstore.State, error) {
 	ours := haveState && st.Slot == cfg.Slot
 	switch {
+	case slot != nil && ours && st.SnapshotDone && st.SlotAhead(slot.ConfirmedFlushLSN):
+		return st, slotAheadError(cfg.Slot, slot.ConfirmedFlushLSN, st)
 	case slot != nil && ours && st.SnapshotDone:
+		if st.AckLimit == 0 {
+			// A state written before the check: trust the slot this once
+			// and record from now on.
+			st.AckLimit = max(st.Checkpoint, slot.ConfirmedFlushLSN)
+		}
 		log.Info("resuming", logkey.Slot, cfg.Slot, logkey.ConfirmedFlushLSN, slot.ConfirmedFlushLSN, logkey.Checkpoint, st.Checkpoint)
 		if st.Checkpoint < slot.ConfirmedFlushLSN {
 			st.Checkpoint = slot.ConfirmedFlushLSN
@@ -193,7 +201,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	}
 	taken := time.Now().UTC()
 	lsn := res.ConsistentPoint
-	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint = lsn, taken, lsn
+	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint, st.AckLimit = lsn, taken, lsn, lsn
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
@@ -246,4 +254,14 @@ func checkNames(ctx context.Context, conn *pgx.Conn, publication string) error {
 		}
 	}
 	return nil
+}
+
+// slotAheadError explains a slot acknowledged beyond anything the
+// destination's daemon acknowledged.
+func slotAheadError(slot string, confirmed pglogrepl.LSN, st lsnstore.State) error {
+	return fmt.Errorf("replication slot %q was acknowledged up to %s, beyond anything this destination's daemon acknowledged (%s; checkpoint %s): "+
+		"the slot was dropped and created again under the same name, or another client consumed it, and the changes in between are not in the destination. "+
+		"cdc2s3 will not stream from it. Either start a new full load into a new, empty --dest (drop this slot first: cdc2s3 drop --slot %s), "+
+		"or keep this destination and reload its tables once online reloads exist; see docs/operations.md, \"The slot was replaced\"",
+		slot, confirmed, st.AckLimit, st.Checkpoint, slot)
 }

@@ -69,21 +69,29 @@ type handoff struct {
 
 	// Uploader → receiver.
 	durable lsnValue // every change at or below it is in the destination
+	// ackLimit is the destination's saved AckLimit: the receiver never
+	// acknowledges beyond it. limitWanted and limitSignal (receiver →
+	// uploader) ask for it to be raised, to acknowledge an idle position.
+	ackLimit    lsnValue
+	limitWanted lsnValue
+	limitSignal chan struct{}
 	// wake interrupts the receiver's read so that it acknowledges a new
 	// durable position at once; the receiver provides it.
 	wake func()
 }
 
-func newHandoff(durable pglogrepl.LSN) *handoff {
+func newHandoff(durable, ackLimit pglogrepl.LSN) *handoff {
 	h := &handoff{
 		txns:           make(chan *committed, maxQueuedTxns),
 		caughtUpSignal: make(chan struct{}, 1),
 		free:           make(chan *spool, freeSpools),
 		released:       make(chan struct{}, 1),
 		batches:        make(chan *batch, 1),
+		limitSignal:    make(chan struct{}, 1),
 		wake:           func() {},
 	}
 	h.durable.Store(durable)
+	h.ackLimit.Store(max(ackLimit, durable))
 	h.written.Store(&writerState{handed: durable})
 	h.caughtUp.Store(-1)
 	h.backlogDone.Store(-1)
@@ -91,9 +99,9 @@ func newHandoff(durable pglogrepl.LSN) *handoff {
 }
 
 // ack is the LSN that may be acknowledged: everything at or below it is in
-// the destination.
+// the destination, and the destination's state records that it may be.
 func (h *handoff) ack() pglogrepl.LSN {
-	return max(h.durable.Load(), h.idleAck.Load())
+	return max(h.durable.Load(), min(h.idleAck.Load(), h.ackLimit.Load()))
 }
 
 // lsnValue is an LSN read and written atomically.
@@ -138,7 +146,7 @@ type stream struct {
 }
 
 func newStream(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store, states *lsnstore.Store, st lsnstore.State, log *slog.Logger) *stream {
-	h := newHandoff(st.Checkpoint)
+	h := newHandoff(st.Checkpoint, st.AckLimit)
 	s := &stream{cfg: cfg, repl: repl, log: log, h: h}
 	s.rcv = newReceiver(cfg, repl, h, log)
 	s.wr = newWriter(cfg, conn, store, states, st.Checkpoint, h, log)

@@ -41,35 +41,81 @@ func (u *uploader) discard() {
 }
 
 // run is the uploading loop; it returns when the writer closes the batch
-// channel or an upload fails for good.
+// channel or an upload fails for good. Between batches it records a
+// higher AckLimit when the receiver asks for one.
 func (u *uploader) run(ctx context.Context) error {
-	m := u.cfg.Metrics
-	for b := range u.h.batches {
-		u.current = b
-		start := time.Now()
-		m.uploadSince.Store(start.UnixNano())
-		rows, err := u.put(ctx, b)
-		if err != nil {
-			return err
-		}
-		faultpoint.Hit(faultpoint.AfterUpload)
-		if b.ack > u.state.Checkpoint {
-			st := u.state
-			st.Checkpoint = b.ack
-			if err := u.retry(ctx, "save checkpoint", func() error { return u.states.Save(ctx, st) }); err != nil {
+	for {
+		select {
+		case b, ok := <-u.h.batches:
+			if !ok {
+				return nil
+			}
+			if err := u.upload(ctx, b); err != nil {
 				return err
 			}
-			u.state = st
-		}
-		faultpoint.Hit(faultpoint.AfterCheckpoint)
-		u.current = nil
-		u.h.durable.Store(b.ack)
-		u.h.wake() // acknowledge now, not at the next status tick
-		m.uploadSince.Store(0)
-		if len(b.files) > 0 {
-			u.log.Info("uploaded", logkey.Files, len(b.files), logkey.Rows, rows, logkey.LSN, b.ack, logkey.Duration, time.Since(start).Round(time.Millisecond))
+		case <-u.h.limitSignal:
+			if err := u.raiseLimit(ctx); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// upload puts one batch, saves the checkpoint that covers it (and an
+// AckLimit at least as high) and publishes the durable LSN.
+func (u *uploader) upload(ctx context.Context, b *batch) error {
+	m := u.cfg.Metrics
+	u.current = b
+	start := time.Now()
+	m.uploadSince.Store(start.UnixNano())
+	rows, err := u.put(ctx, b)
+	if err != nil {
+		return err
+	}
+	faultpoint.Hit(faultpoint.AfterUpload)
+	if b.ack > u.state.Checkpoint {
+		st := u.state
+		st.Checkpoint = b.ack
+		st.AckLimit = max(st.AckLimit, b.ack)
+		if err := u.save(ctx, st); err != nil {
+			return err
+		}
+	}
+	faultpoint.Hit(faultpoint.AfterCheckpoint)
+	u.current = nil
+	u.h.durable.Store(b.ack)
+	u.h.wake() // acknowledge now, not at the next status tick
+	m.uploadSince.Store(0)
+	if len(b.files) > 0 {
+		u.log.Info("uploaded", logkey.Files, len(b.files), logkey.Rows, rows, logkey.LSN, b.ack, logkey.Duration, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// raiseLimit saves the AckLimit the receiver asks for (an idle position
+// to acknowledge), then lets the receiver acknowledge up to it.
+func (u *uploader) raiseLimit(ctx context.Context) error {
+	want := u.h.limitWanted.Load()
+	if want <= u.state.AckLimit {
+		return nil
+	}
+	st := u.state
+	st.AckLimit = want
+	if err := u.save(ctx, st); err != nil {
+		return err
+	}
+	u.h.wake()
+	return nil
+}
+
+// save saves st as the destination's state, with retries, and publishes
+// its AckLimit.
+func (u *uploader) save(ctx context.Context, st lsnstore.State) error {
+	if err := u.retry(ctx, "save checkpoint", func() error { return u.states.Save(ctx, st) }); err != nil {
+		return err
+	}
+	u.state = st
+	u.h.ackLimit.raise(st.AckLimit)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
@@ -51,6 +52,11 @@ type slotStatus struct {
 	// RetainedBytes is current_wal_lsn - restart_lsn: WAL the server keeps
 	// for the slot.
 	RetainedBytes int64 `json:"retained_wal_bytes"`
+	// AheadOfDestination: the slot was acknowledged beyond anything the
+	// destination's daemon acknowledged (its state's ack_limit_lsn), so
+	// it was replaced or consumed by another client and changes are
+	// missing; run refuses to stream from it.
+	AheadOfDestination bool `json:"ahead_of_destination"`
 }
 
 // destStatus is the destination's cdc2s3 state and lease.
@@ -67,6 +73,7 @@ type stateStatus struct {
 	SnapshotLSN   string    `json:"snapshot_lsn"`
 	SnapshotTime  time.Time `json:"snapshot_time"`
 	CheckpointLSN string    `json:"checkpoint_lsn"`
+	AckLimitLSN   string    `json:"ack_limit_lsn,omitempty"`
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
@@ -125,6 +132,9 @@ func statusCommand() *cli.Command {
 					return err
 				}
 				rep.Slot = s
+				if confirmed, err := pglogrepl.ParseLSN(s.ConfirmedFlushLSN); err == nil && s.Exists && haveState && st.Slot == slot {
+					s.AheadOfDestination = st.SlotAhead(confirmed)
+				}
 			}
 			rep.LagSeconds, rep.LagSince = lagSeconds(rep.Tables, st, haveState, time.Now())
 			if c.Bool("json") {
@@ -186,7 +196,7 @@ func destinationStatus(c *cli.Context, raw string) (*destStatus, []tableStatus, 
 		ds.State = &stateStatus{
 			Slot: st.Slot, Publication: st.Publication, SnapshotDone: st.SnapshotDone,
 			SnapshotLSN: st.SnapshotLSN.String(), SnapshotTime: st.SnapshotTime,
-			CheckpointLSN: st.Checkpoint.String(), UpdatedAt: st.UpdatedAt,
+			CheckpointLSN: st.Checkpoint.String(), UpdatedAt: st.UpdatedAt, AckLimitLSN: lsnOrEmpty(st.AckLimit),
 		}
 	}
 	if rec, err := lsnstore.ReadLease(c.Context, store); err != nil {
@@ -290,6 +300,9 @@ func printStatus(out io.Writer, rep statusReport, now time.Time) {
 			fmt.Fprintf(out, "slot %s: %s, wal_status %s\n", s.Name, state, s.WALStatus)
 			fmt.Fprintf(out, "  confirmed_flush_lsn %s: %s behind the server (at %s)\n", s.ConfirmedFlushLSN, preflight.FormatBytes(s.LagBytes), s.CurrentLSN)
 			fmt.Fprintf(out, "  restart_lsn %s: retains %s of WAL\n", s.RestartLSN, preflight.FormatBytes(s.RetainedBytes))
+			if s.AheadOfDestination {
+				fmt.Fprintf(out, "  acknowledged beyond anything the destination's daemon acknowledged: the slot was replaced or consumed by another client, changes are missing, and run refuses to stream from it (docs/operations.md, \"The slot was replaced\")\n")
+			}
 			if s.WALStatus == "lost" {
 				fmt.Fprintln(out, "  the slot is invalidated: the changes since its position are gone; see docs/operations.md, \"The slot is lost\"")
 			}
@@ -343,4 +356,12 @@ func printStatus(out io.Writer, rep statusReport, now time.Time) {
 	for _, r := range rows {
 		fmt.Fprintf(out, "%-*s  %*s  %*s  %-*s  %s\n", widths[0], r[0], widths[1], r[1], widths[2], r[2], widths[3], r[3], r[4])
 	}
+}
+
+// lsnOrEmpty prints an LSN, or nothing for zero.
+func lsnOrEmpty(l pglogrepl.LSN) string {
+	if l == 0 {
+		return ""
+	}
+	return l.String()
 }

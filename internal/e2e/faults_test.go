@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
@@ -289,4 +290,81 @@ func TestTempFilesAfterReconnect(t *testing.T) {
 	}
 	compareTables(t, conn, out, [][2]string{{"public", "big"}})
 	checkNoDuplicates(t, out, [][2]string{{"public", "big"}})
+}
+
+// TestSlotReplaced drops the daemon's slot while it is stopped and creates
+// one of the same name again (an operator "fixing" a stuck slot, a
+// failover to a server without it): the changes in between are in neither
+// the destination nor the new slot, so the next start must refuse to
+// stream, say why and how out, and status and check must show it. Before
+// that, restarts after the slot advanced by idle acknowledgements alone
+// must still resume: those positions are recorded before they are sent.
+func TestSlotReplaced(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "replaced", "--flush-interval", "300ms",
+		"--status-interval", "500ms", "--heartbeat-interval", "1s"}
+	d := start(t, args...)
+	waitConfirmed(t, conn, "replaced", 1, d, 2*time.Minute)
+	if _, err := conn.Exec(ctx, `INSERT INTO t VALUES (2, 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "replaced", currentLSN(t, conn), d, time.Minute)
+	// Idle: the heartbeats and the idle acknowledgements move the slot
+	// past the last change.
+	idle := currentLSN(t, conn)
+	waitConfirmed(t, conn, "replaced", idle+1, d, time.Minute)
+	d.stop(t)
+	d = start(t, args...)
+	waitConfirmed(t, conn, "replaced", currentLSN(t, conn), d, time.Minute)
+	if strings.Contains(d.out.String(), "beyond anything") {
+		t.Fatalf("a restart after idle acknowledgements was refused:\n%s", tail(d.out.String(), 20))
+	}
+	d.stop(t)
+
+	// The slot is replaced; a change made in between is lost to it.
+	for _, sql := range []string{
+		`SELECT pg_drop_replication_slot('replaced')`,
+		`INSERT INTO t VALUES (3, 'lost')`,
+		`SELECT pg_create_logical_replication_slot('replaced', 'pgoutput')`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d = start(t, args...)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Fatalf("the daemon exited 0 on a replaced slot\n%s", tail(d.out.String(), 20))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the daemon streams from a replaced slot:\n%s", tail(d.out.String(), 20))
+	}
+	for _, want := range []string{`replication slot "replaced" was acknowledged up to`, "dropped and created again", "new, empty --dest", "cdc2s3 drop --slot replaced"} {
+		if !strings.Contains(d.out.String(), want) {
+			t.Errorf("message lacks %q:\n%s", want, tail(d.out.String(), 10))
+		}
+	}
+	if st := runStatus(t, "--source", dsn, "--dest", out); st.Slot == nil || !st.Slot.Ahead {
+		t.Errorf("status does not show the replaced slot: %+v", st.Slot)
+	}
+	res, code := runCheck(t, "--source", dsn, "--dest", out, "--slot", "replaced")
+	if code != 1 {
+		t.Errorf("check exited %d, want 1", code)
+	}
+	found := false
+	for _, r := range res.Results {
+		if r.Name == "next_start" {
+			found = r.Status == preflight.Fail && strings.Contains(r.Detail, "beyond anything")
+		}
+	}
+	if !found {
+		t.Errorf("check's next_start does not fail on the replaced slot: %+v", res.Results)
+	}
 }

@@ -454,6 +454,7 @@ type statusOutput struct {
 		CurrentLSN        string `json:"current_wal_lsn"`
 		LagBytes          int64  `json:"lag_bytes"`
 		RetainedBytes     int64  `json:"retained_wal_bytes"`
+		Ahead             bool   `json:"ahead_of_destination"`
 	} `json:"slot"`
 	Destination *struct {
 		URL   string `json:"url"`

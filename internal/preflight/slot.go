@@ -60,6 +60,11 @@ func Plan(o Options, slot *source.Slot, st lsnstore.State, haveState bool) Resul
 	r := Result{Name: NameStart, Status: OK}
 	ours := haveState && st.Slot == o.Slot
 	switch {
+	case slot != nil && ours && st.SnapshotDone && st.SlotAhead(slot.ConfirmedFlushLSN):
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("replication slot %s was acknowledged up to %s, beyond anything the destination's daemon acknowledged (%s): it was dropped and created again, or another client consumed it; changes are missing and run refuses to start",
+			o.Slot, slot.ConfirmedFlushLSN, st.AckLimit)
+		r.Fix = "start a new full load into a new --dest (cdc2s3 drop --slot " + o.Slot + " first); see docs/operations.md, \"The slot was replaced\""
 	case slot != nil && ours && st.SnapshotDone:
 		r.Detail = fmt.Sprintf("the next run resumes streaming from slot %s at %s (the destination's checkpoint is %s)", o.Slot, slot.ConfirmedFlushLSN, st.Checkpoint)
 	case slot != nil && ours:
