@@ -31,6 +31,11 @@ type ColumnRecord struct {
 	// Missing is PostgreSQL's text of the column's attmissingval (the
 	// DEFAULT existing rows took), nil for NULL.
 	Missing *string `json:"missing"`
+	// MissingVaries: the partitions of a partitioned table hold different
+	// missing values for the column (one attached with the column already
+	// added under another default), so rows older than AddedLSN took one
+	// of several values and Missing (nil) is not theirs.
+	MissingVaries bool `json:"missing_varies,omitempty"`
 }
 
 // Live returns the names of the columns that currently exist, in the order
@@ -47,8 +52,9 @@ func (h *History) Live() []string {
 
 // Observe records the column set seen at lsn. The first observation of a
 // table records every column at LSN 0. missing is asked for each newly
-// added column. It reports whether the history changed.
-func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name string) *string) bool {
+// added column: its value, and whether it varies (see MissingVaries). It
+// reports whether the history changed.
+func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name string) (*string, bool)) bool {
 	first := len(h.Columns) == 0
 	changed := false
 	for i := range h.Columns {
@@ -70,7 +76,7 @@ func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name
 		if !first {
 			rec.AddedLSN = lsn
 			if missing != nil {
-				rec.Missing = missing(name)
+				rec.Missing, rec.MissingVaries = missing(name)
 			}
 		}
 		h.Columns = append(h.Columns, rec)

@@ -135,12 +135,16 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 		names[i] = c.Name
 	}
 	var missErr error
-	if t.history.Observe(names, at, func(name string) *string {
-		v, err := source.MissingValue(ctx, w.conn, rel.ID, name)
+	if t.history.Observe(names, at, func(name string) (*string, bool) {
+		v, varies, err := source.MissingValue(ctx, w.conn, rel.ID, name)
 		if err != nil {
 			missErr = err
 		}
-		return v
+		if varies {
+			w.log.Warn("the partitions hold different missing values for an added column: rows older than the column take none of them in the merge",
+				logkey.Table, t.label, logkey.Column, name)
+		}
+		return v, varies
 	}) {
 		t.historyDirty = true
 		if t.rel != nil {

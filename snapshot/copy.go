@@ -495,8 +495,11 @@ func putFile(ctx context.Context, store sink.Store, key, path string) error {
 
 // lockAndCheck takes the ACCESS SHARE lock of the relation a chunk reads in
 // the current transaction, so no DDL runs on it during the COPY, then checks
-// that the columns the snapshot sees still parse to the same types: COPY
-// parses against the current catalog. One short transaction per chunk keeps
+// that the relation still has the file the snapshot knows (a rewrite or a
+// TRUNCATE since the snapshot gives it a new one, which the snapshot would
+// read as empty: those are not MVCC-safe) and that the columns the snapshot
+// sees still parse to the same types: COPY parses against the current
+// catalog. One short transaction per chunk keeps
 // each lock short, so a DDL statement queued behind it never waits for
 // another table. ONLY: the lock of an inheritance parent need not hold its
 // children, and a DDL on a partitioned root must lock the partition.
@@ -506,6 +509,20 @@ func lockAndCheck(ctx context.Context, conn *pgx.Conn, job Job, rel *relation) e
 			return fmt.Errorf("%w: %s: %v", ErrTableChanged, job.Table, err)
 		}
 		return fmt.Errorf("lock: %w", err)
+	}
+	// pg_class read in the snapshot gives the file it knows; the function
+	// reads the current catalog, up to date once the lock is held.
+	var seen, now *int64
+	err := conn.QueryRow(ctx, `SELECT c.relfilenode::int8, pg_relation_filenode(c.oid)::int8 FROM pg_class c WHERE c.oid = $1::regclass`,
+		rel.qualifiedName()).Scan(&seen, &now)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if isUndefined(err) {
+			return fmt.Errorf("%w: %s: %v", ErrTableChanged, job.Table, err)
+		}
+		return fmt.Errorf("check the file of %s: %w", rel.qualifiedName(), err)
+	}
+	if errors.Is(err, pgx.ErrNoRows) || (seen != nil && now != nil && *seen != *now) {
+		return fmt.Errorf("%w: %s was rewritten or truncated after the snapshot (ALTER TABLE ... TYPE, ADD COLUMN with a volatile default, TRUNCATE, VACUUM FULL, CLUSTER)", ErrTableChanged, rel.qualifiedName())
 	}
 	if len(job.Columns) == 0 {
 		return nil

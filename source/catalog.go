@@ -224,23 +224,36 @@ func PrimaryKey(ctx context.Context, conn *pgx.Conn, oid uint32) ([]string, erro
 
 // MissingValue returns PostgreSQL's text of the value rows that existed
 // before a column was added take without any WAL (attmissingval), or nil
-// when there is none.
-func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string) (*string, error) {
+// when there is none. A partitioned table keeps the value on its leaves,
+// never on the root, so it is read there; varies reports leaves that hold
+// different values (a partition attached with the column already added
+// under another default), and the value is then nil.
+func MissingValue(ctx context.Context, conn *pgx.Conn, oid uint32, column string) (v *string, varies bool, err error) {
 	// attmissingval is an anyarray holding the one value (none for a NULL
 	// default: atthasmissing is false). array_to_string prints it with its
 	// type's output function, as a column of that type prints, so there is
 	// no array text to parse whatever the type's delimiter or quoting.
-	var v *string
-	err := conn.QueryRow(ctx, `
-		SELECT CASE WHEN atthasmissing THEN array_to_string(attmissingval, ',') END
-		FROM pg_attribute WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, oid, column).Scan(&v)
-	if err == pgx.ErrNoRows {
-		return nil, nil
-	}
+	// The table itself and, when it is partitioned, its leaves (a root has
+	// no storage and never a missing value).
+	rows, err := conn.Query(ctx, `
+		SELECT DISTINCT array_to_string(a.attmissingval, ',')
+		FROM (SELECT $1::oid AS relid UNION SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE isleaf) t
+		JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = $2 AND NOT a.attisdropped
+		WHERE a.atthasmissing`, oid, column)
 	if err != nil {
-		return nil, fmt.Errorf("missing value of %s: %w", column, err)
+		return nil, false, fmt.Errorf("missing value of %s: %w", column, err)
 	}
-	return v, nil
+	values, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+	if err != nil {
+		return nil, false, fmt.Errorf("missing value of %s: %w", column, err)
+	}
+	switch len(values) {
+	case 0:
+		return nil, false, nil
+	case 1:
+		return values[0], false, nil
+	}
+	return nil, true, nil
 }
 
 // CurrentValues reads the named columns of the row whose primary key

@@ -166,7 +166,7 @@ func testMissingValue(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 		if err := conn.QueryRow(ctx, "SELECT "+c.name+"::text FROM miss").Scan(&want); err != nil {
 			t.Fatal(err)
 		}
-		got, err := MissingValue(ctx, conn, oid, c.name)
+		got, _, err := MissingValue(ctx, conn, oid, c.name)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -175,17 +175,43 @@ func testMissingValue(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 		}
 	}
 	for _, name := range []string{"id", "nosuch"} {
-		if got, err := MissingValue(ctx, conn, oid, name); got != nil || err != nil {
+		if got, _, err := MissingValue(ctx, conn, oid, name); got != nil || err != nil {
 			t.Errorf("%s: MissingValue = %s, %v, want none", name, show(got), err)
 		}
 	}
+	// A partitioned table keeps the value on its leaves, not on the root.
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE pmiss (id int, v int) PARTITION BY RANGE (id);
+		CREATE TABLE pmiss_a PARTITION OF pmiss FOR VALUES FROM (0) TO (10);
+		CREATE TABLE pmiss_b PARTITION OF pmiss FOR VALUES FROM (10) TO (20);
+		INSERT INTO pmiss VALUES (1, 1), (11, 11);
+		ALTER TABLE pmiss ADD COLUMN c int DEFAULT 7`); err != nil {
+		t.Fatal(err)
+	}
+	root := tableOID(ctx, t, conn, "pmiss")
+	if got, varies, err := MissingValue(ctx, conn, root, "c"); err != nil || varies || got == nil || *got != "7" {
+		t.Errorf("partitioned root: MissingValue = %s, %t, %v; want 7", show(got), varies, err)
+	}
+	// A partition attached with the column added under another default:
+	// the leaves disagree.
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE pmiss_c (id int, v int);
+		INSERT INTO pmiss_c VALUES (21, 21);
+		ALTER TABLE pmiss_c ADD COLUMN c int DEFAULT 9;
+		ALTER TABLE pmiss ATTACH PARTITION pmiss_c FOR VALUES FROM (20) TO (30)`); err != nil {
+		t.Fatal(err)
+	}
+	if got, varies, err := MissingValue(ctx, conn, root, "c"); err != nil || !varies || got != nil {
+		t.Errorf("leaves with 7 and 9: MissingValue = %s, %t, %v; want nil, varies", show(got), varies, err)
+	}
+
 	// A failed query is an error, not "no missing value".
 	closed, err := pgx.ConnectConfig(ctx, conn.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed.Close(ctx)
-	if got, err := MissingValue(ctx, closed, oid, "t"); err == nil {
+	if got, _, err := MissingValue(ctx, closed, oid, "t"); err == nil {
 		t.Errorf("closed connection: MissingValue = %s, nil", show(got))
 	}
 }
