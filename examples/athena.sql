@@ -72,9 +72,10 @@ FROM ranked
 WHERE rn = 1 AND op <> 'D';
 
 -- A column added after the full load: take its "missing" value for rows older
--- than its added_lsn (from <dest>/_cdc2s3/schema/demo/orders.json), e.g. in
--- "filled":
---   CASE WHEN "_cdc_lsn" < 30779776 THEN CAST('5' AS integer) ELSE priority END AS priority
+-- than its position (added_lsn, added_seq) (from
+-- <dest>/_cdc2s3/schema/demo/orders.json), e.g. in "filled":
+--   CASE WHEN "_cdc_lsn" < 30779776 OR ("_cdc_lsn" = 30779776 AND "_cdc_seq" < 2)
+--        THEN CAST('5' AS integer) ELSE priority END AS priority
 -- and add the column to the CREATE EXTERNAL TABLE (ALTER TABLE ... ADD COLUMNS).
 
 -- Examples

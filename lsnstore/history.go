@@ -3,6 +3,7 @@ package lsnstore
 import (
 	"slices"
 
+	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/jackc/pglogrepl"
 )
 
@@ -21,10 +22,13 @@ type History struct {
 // again has two records.
 type ColumnRecord struct {
 	Name string `json:"name"`
-	// AddedLSN is the end LSN of the first transaction written with the
-	// column (0 for columns present at the snapshot or when the table was
-	// first seen). Rows with a lower _cdc_lsn take Missing.
+	// AddedLSN and AddedSeq are the position (_cdc_lsn, _cdc_seq) of the
+	// first row written with the column (0 for columns present at the
+	// snapshot or when the table was first seen). Rows at a lower position
+	// take Missing: also the rows of the same transaction written before
+	// an ALTER TABLE in its middle.
 	AddedLSN pglogrepl.LSN `json:"added_lsn"`
+	AddedSeq uint64        `json:"added_seq,omitempty"`
 	// DroppedLSN is the end LSN of the first transaction written without
 	// the column, 0 while it exists.
 	DroppedLSN pglogrepl.LSN `json:"dropped_lsn,omitempty"`
@@ -50,11 +54,12 @@ func (h *History) Live() []string {
 	return names
 }
 
-// Observe records the column set seen at lsn. The first observation of a
+// Observe records the column set seen at the row position at. The first observation of a
 // table records every column at LSN 0. missing is asked for each newly
 // added column: its value, and whether it varies (see MissingVaries). It
 // reports whether the history changed.
-func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name string) (*string, bool)) bool {
+func (h *History) Observe(columns []string, at sink.Pos, missing func(name string) (*string, bool)) bool {
+	lsn := at.LSN
 	first := len(h.Columns) == 0
 	changed := false
 	for i := range h.Columns {
@@ -74,7 +79,7 @@ func (h *History) Observe(columns []string, lsn pglogrepl.LSN, missing func(name
 		}
 		rec := ColumnRecord{Name: name}
 		if !first {
-			rec.AddedLSN = lsn
+			rec.AddedLSN, rec.AddedSeq = at.LSN, at.Seq
 			if missing != nil {
 				rec.Missing, rec.MissingVaries = missing(name)
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/source"
-	"github.com/jackc/pglogrepl"
 )
 
 // table is the writer's view of one output folder.
@@ -98,7 +97,7 @@ func (w *writer) publishCounts() {
 // table returns the output table of rel, handling a first sighting (load
 // the position and schema history from the destination) and a schema
 // change (seal the open file; record added and dropped columns).
-func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.LSN) (*table, error) {
+func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) (*table, error) {
 	k := rel.Namespace + "\x00" + rel.Name
 	t := w.tables[k]
 	if t != nil && t.rel == rel {
@@ -148,7 +147,7 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at pglogrepl.
 	}) {
 		t.historyDirty = true
 		if t.rel != nil {
-			w.log.Info("schema change", logkey.Table, t.schema+"."+t.name, logkey.Columns, names, logkey.LSN, at)
+			w.log.Info("schema change", logkey.Table, t.schema+"."+t.name, logkey.Columns, names, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
 		}
 	}
 	if missErr != nil {

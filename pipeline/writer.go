@@ -195,7 +195,7 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 		for _, row := range rows {
 			pos := sink.Pos{LSN: end, Seq: seq}
 			seq++
-			t, err := w.table(ctx, row.Rel, end)
+			t, err := w.table(ctx, row.Rel, pos)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/source"
 )
@@ -195,7 +196,7 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 		for i, c := range j.Columns {
 			names[i] = c.Name
 		}
-		h.Observe(names, 0, nil)
+		h.Observe(names, sink.Pos{}, nil)
 		if err := states.SaveHistory(ctx, h); err != nil {
 			return err
 		}

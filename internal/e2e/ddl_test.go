@@ -38,3 +38,31 @@ func TestPartitionedAddColumnDefault(t *testing.T) {
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "parted"}})
 }
+
+// TestAlterMidTransaction adds a column between two updates of one
+// transaction. Both rows have the transaction's _cdc_lsn; the first was
+// written without the column, and its row in the source has the default:
+// the column's start must be the position (lsn, seq) of the first row with
+// it, or the first row merges to NULL.
+func TestAlterMidTransaction(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "midtxn", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "midtxn", 1, d, 2*time.Minute)
+	if _, err := conn.Exec(ctx, `
+		BEGIN;
+		UPDATE t SET v = 'before' WHERE id = 1;
+		ALTER TABLE t ADD COLUMN c int DEFAULT 5;
+		UPDATE t SET v = 'after' WHERE id = 2;
+		INSERT INTO t VALUES (11, 'new');
+		COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "midtxn", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "t"}})
+}

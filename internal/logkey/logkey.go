@@ -53,6 +53,7 @@ const (
 	Of                     = "of"                      // a total, beside a count done
 	Eta                    = "eta"                     // estimated time left
 	Xid                    = "xid"                     // a transaction id
+	Seq                    = "seq"                     // a row's position in its transaction (_cdc_seq)
 	Messages               = "messages"                // a number of pgoutput messages
 	AbortedSubtransactions = "aborted_subtransactions" // subtransactions rolled back in a streamed one
 

@@ -21,6 +21,7 @@ type historyFile struct {
 	Columns []struct {
 		Name     string  `json:"name"`
 		AddedLSN uint64  `json:"added_lsn"`
+		AddedSeq uint64  `json:"added_seq"`
 		Missing  *string `json:"missing"`
 	} `json:"columns"`
 }
@@ -64,9 +65,9 @@ func LoadHistory(dest, schema, table string) ([]ColumnHistory, error) {
 	var out []ColumnHistory
 	at := map[string]int{}
 	for _, c := range h.Columns {
-		e := ColumnHistory{Name: c.Name, AddedLSN: pglogrepl.LSN(c.AddedLSN), Missing: c.Missing}
+		e := ColumnHistory{Name: c.Name, AddedLSN: pglogrepl.LSN(c.AddedLSN), AddedSeq: c.AddedSeq, Missing: c.Missing}
 		if i, ok := at[c.Name]; ok {
-			if e.AddedLSN >= out[i].AddedLSN {
+			if e.AddedLSN > out[i].AddedLSN || e.AddedLSN == out[i].AddedLSN && e.AddedSeq >= out[i].AddedSeq {
 				out[i] = e
 			}
 			continue

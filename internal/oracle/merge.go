@@ -122,6 +122,7 @@ type mergeColumn struct {
 type mergeHistory struct {
 	Name     string `json:"name"`
 	AddedLSN string `json:"added_lsn"` // decimal: a uint64 does not fit a JS number
+	AddedSeq string `json:"added_seq"`
 	Missing  string `json:"missing"`   // canonical text
 }
 
@@ -162,6 +163,7 @@ func State(ctx context.Context, dir string, t Table) ([]Row, error) {
 		req.History = append(req.History, mergeHistory{
 			Name:     h.Name,
 			AddedLSN: strconv.FormatUint(uint64(h.AddedLSN), 10),
+			AddedSeq: strconv.FormatUint(h.AddedSeq, 10),
 			Missing:  missing,
 		})
 	}

@@ -69,6 +69,9 @@ type Column struct {
 type ColumnHistory struct {
 	Name     string
 	AddedLSN pglogrepl.LSN
+	// AddedSeq is the _cdc_seq of the first row with the column: rows
+	// before (AddedLSN, AddedSeq) take Missing.
+	AddedSeq uint64
 	Missing  *string // PostgreSQL's text output; nil is NULL
 }
 

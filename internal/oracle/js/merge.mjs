@@ -8,12 +8,13 @@
 //     "dir": "/dest/public/t",                    // the table's folder
 //     "key": ["id"],                              // primary key; [] = multiset
 //     "columns": [{"name": "id", "kind": "int", "array": false}, ...],
-//     "history": [{"name": "c", "added_lsn": "123", "missing": "5"}]
+//     "history": [{"name": "c", "added_lsn": "123", "added_seq": "0", "missing": "5"}]
 //   }
 //
 // "kind" is one of bool, int, float4, float8, decimal, numeric, text, bytea,
-// date, timestamp, timestamptz. "added_lsn" is a decimal string (a uint64 does
-// not fit a JS number) and "missing" is the column's missing value already in
+// date, timestamp, timestamptz. "added_lsn" and "added_seq" are decimal
+// strings (a uint64 does not fit a JS number): rows at a position
+// (_cdc_lsn, _cdc_seq) below them take the missing value; "missing" is the column's missing value already in
 // canonical form (the Go side converts PostgreSQL's text); a column without a
 // history entry was there from LSN 0.
 //
@@ -334,13 +335,16 @@ async function main() {
 
   // The newest history entry of each column wins: a dropped and re-added
   // column appeared at its last ADD COLUMN.
-  const added = columns.map(() => ({ lsn: 0n, missing: 'null' }));
+  const added = columns.map(() => ({ lsn: 0n, seq: 0n, missing: 'null' }));
   for (const h of history) {
     const i = byName.get(h.name);
     if (i === undefined) continue;
     const lsn = BigInt(h.added_lsn);
-    if (lsn >= added[i].lsn) added[i] = { lsn, missing: h.missing ?? 'null' };
+    const seq = BigInt(h.added_seq ?? '0');
+    if (lsn > added[i].lsn || (lsn === added[i].lsn && seq >= added[i].seq)) added[i] = { lsn, seq, missing: h.missing ?? 'null' };
   }
+  // before reports whether the row at (lsn, seq) is older than column i.
+  const before = (lsn, seq, i) => lsn < added[i].lsn || (lsn === added[i].lsn && seq < added[i].seq);
 
   const files = parquetFiles(dir);
   if (files.length === 0) {
@@ -390,25 +394,25 @@ async function main() {
     // the missing-value rule.
     const part = key.map((k) => `c${byName.get(k)}`).join(', ');
     const filled = columns.map((c, i) =>
-      `last_value(CASE WHEN list_contains(u, ${str(c.name)}) THEN NULL ELSE {'v': c${i}, 'lsn': _cdc_lsn} END IGNORE NULLS) OVER w AS f${i}`);
+      `last_value(CASE WHEN list_contains(u, ${str(c.name)}) THEN NULL ELSE {'v': c${i}, 'lsn': _cdc_lsn, 'seq': _cdc_seq} END IGNORE NULLS) OVER w AS f${i}`);
     const sql = `WITH ${live},
-      ranked AS (SELECT Op, _cdc_lsn,
+      ranked AS (SELECT Op, _cdc_lsn, _cdc_seq,
                         row_number() OVER (PARTITION BY ${part} ORDER BY _cdc_lsn DESC, _cdc_seq DESC) AS rn,
                         ${filled.join(',\n                        ')}
                  FROM src
                  WINDOW w AS (PARTITION BY ${part} ORDER BY _cdc_lsn, _cdc_seq
                               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
-      SELECT _cdc_lsn, ${columns.map((_, i) => `f${i}`).join(', ')} FROM ranked WHERE rn = 1 AND Op <> 'D'`;
+      SELECT _cdc_lsn, _cdc_seq, ${columns.map((_, i) => `f${i}`).join(', ')} FROM ranked WHERE rn = 1 AND Op <> 'D'`;
     const res = await conn.runAndReadAll(sql);
     rows = res.getRows().map((r) => {
-      const lsn = BigInt(r[0]);
+      const [lsn, seq] = [BigInt(r[0]), BigInt(r[1])];
       return columns.map((c, i) => {
-        const f = r[i + 1];
+        const f = r[i + 2];
         // A row older than the column's appearance takes the missing value;
         // so does a value carried forward from such a row.
-        if (f === null) return lsn < added[i].lsn ? added[i].missing : 'null';
+        if (f === null) return before(lsn, seq, i) ? added[i].missing : 'null';
         const e = f.entries;
-        if (BigInt(e.lsn) < added[i].lsn) return added[i].missing;
+        if (before(BigInt(e.lsn), BigInt(e.seq), i)) return added[i].missing;
         return canon(c, e.v);
       });
     });
@@ -424,7 +428,7 @@ async function main() {
       const [op, seq, nu] = [r[0], r[2], r[3]];
       const lsn = BigInt(r[1]);
       if (nu > 0n) fail(`${dir}: row at (${lsn}, ${seq}) of a table without a key lists unchanged columns`);
-      const row = columns.map((c, i) => (lsn < added[i].lsn ? added[i].missing : canon(c, r[i + 4])));
+      const row = columns.map((c, i) => (before(lsn, BigInt(seq), i) ? added[i].missing : canon(c, r[i + 4])));
       const k = JSON.stringify(row);
       const e = bag.get(k);
       if (op === 'I') {
