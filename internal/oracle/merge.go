@@ -123,7 +123,7 @@ type mergeHistory struct {
 	Name     string `json:"name"`
 	AddedLSN string `json:"added_lsn"` // decimal: a uint64 does not fit a JS number
 	AddedSeq string `json:"added_seq"`
-	Missing  string `json:"missing"`   // canonical text
+	Missing  string `json:"missing"` // canonical text
 }
 
 // mergeResponse is js/merge.mjs's output.
