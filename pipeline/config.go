@@ -25,7 +25,11 @@ const (
 	// without renewal: how long a successor waits after a crash on
 	// another host.
 	DefaultLeaseTTL = 30 * time.Second
-	spoolMemory     = 8 << 20
+	// DefaultRefusedTimeout is how long the daemon retries a destination
+	// that refuses its writes (access denied, bucket gone, bad
+	// credentials) before it stops with the fix.
+	DefaultRefusedTimeout = 5 * time.Minute
+	spoolMemory           = 8 << 20
 )
 
 // Config configures the daemon.
@@ -52,6 +56,11 @@ type Config struct {
 	// LeaseTTL is how long the destination's writer lease lasts without
 	// renewal (renewed every third of it).
 	LeaseTTL time.Duration
+	// RefusedTimeout bounds the retries of a destination that refuses
+	// requests (sink.ErrRefused): the daemon stops with the fix after it.
+	// Outages (errors of the server or the network) are retried without
+	// limit.
+	RefusedTimeout time.Duration
 	// HeartbeatInterval is how often to write a heartbeat (a transactional
 	// pg_logical_emit_message) in the source; 0 turns it off.
 	HeartbeatInterval time.Duration
@@ -98,6 +107,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics()
+	}
+	if c.RefusedTimeout == 0 {
+		c.RefusedTimeout = DefaultRefusedTimeout
+	}
+	if c.RefusedTimeout < 0 {
+		return fmt.Errorf("invalid --dest-refused-timeout %s: use a positive duration", c.RefusedTimeout)
 	}
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL

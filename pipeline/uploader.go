@@ -146,16 +146,26 @@ func (u *uploader) put(ctx context.Context, b *batch) (int64, error) {
 // uploadRetry is how a destination operation is retried: without a limit,
 // since an S3 outage must delay the pipeline (the walsender is kept alive
 // meanwhile), never lose or skip a batch; with capped exponential backoff
-// from 200 ms to 30 s and up to half again of jitter.
+// from 200 ms to 30 s and up to half again of jitter. A destination that
+// refuses requests is retried for Config.RefusedTimeout.
 var uploadRetry = retry.Policy{Base: 200 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.5}
 
 // retry runs fn by uploadRetry, logging and counting each retry. A
 // checkpoint that would move backwards, or a key no destination can hold,
-// is not retried.
+// is not retried; a destination that has refused requests for
+// RefusedTimeout stops the daemon.
 func (u *uploader) retry(ctx context.Context, what string, fn func() error) error {
 	p := uploadRetry
+	var refusedSince time.Time
 	p.Permanent = func(err error) bool {
-		return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
+		if !errors.Is(err, sink.ErrRefused) {
+			refusedSince = time.Time{}
+			return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
+		}
+		if refusedSince.IsZero() {
+			refusedSince = time.Now()
+		}
+		return time.Since(refusedSince) >= u.cfg.RefusedTimeout
 	}
 	p.OnRetry = func(attempt int, wait time.Duration, err error) {
 		u.log.Warn("retrying", logkey.What, what, logkey.Attempt, attempt, logkey.Delay, wait.Round(time.Millisecond), logkey.Error, err)
@@ -164,6 +174,10 @@ func (u *uploader) retry(ctx context.Context, what string, fn func() error) erro
 	if err := p.Do(ctx, fn); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		if errors.Is(err, sink.ErrRefused) {
+			return fmt.Errorf("%s: stopped after %s of refusals (--dest-refused-timeout; nothing is acknowledged beyond what is uploaded, so a restart resumes): %w",
+				what, u.cfg.RefusedTimeout, err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -20,6 +20,12 @@ import (
 // no object exists under the key.
 var ErrNotFound = errors.New("object not found")
 
+// ErrRefused is returned when the destination refuses a request for a
+// reason that waiting rarely cures: access denied, the bucket gone, bad or
+// expired credentials. Callers may retry for a while (a policy being
+// fixed, credentials refreshed), but not for ever.
+var ErrRefused = errors.New("the destination refuses the request")
+
 // ErrPreconditionFailed is returned by PutIfAbsent when an object already
 // exists under the key.
 var ErrPreconditionFailed = errors.New("object already exists")

@@ -368,3 +368,56 @@ func TestSlotReplaced(t *testing.T) {
 		t.Errorf("check's next_start does not fail on the replaced slot: %+v", res.Results)
 	}
 }
+
+// TestDestinationRefuses deletes the bucket under a running daemon: S3
+// then refuses every request (NoSuchBucket), which waiting does not cure.
+// The daemon must stop with the fix after --dest-refused-timeout, not
+// retry silently for ever, and must not have acknowledged the change it
+// could not upload.
+func TestDestinationRefuses(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3srv.CreateBucket(ctx, "e2e-refused"); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, "run", "--source", dsn, "--dest", "s3://e2e-refused/r", "--slot", "refused", "--flush-interval", "300ms",
+		"--dest-refused-timeout", "3s")
+	waitConfirmed(t, conn, "refused", 1, d, 2*time.Minute)
+	// A change streamed first: the writer knows the table, so the next
+	// one fails at its upload.
+	if _, err := conn.Exec(ctx, `INSERT INTO t VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "refused", currentLSN(t, conn), d, time.Minute)
+	if err := os.RemoveAll(filepath.Join(s3srv.DataDir(), "e2e-refused")); err != nil {
+		t.Fatal(err)
+	}
+	before := currentLSN(t, conn)
+	if _, err := conn.Exec(ctx, `INSERT INTO t VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Fatalf("the daemon exited 0\n%s", tail(d.out.String(), 20))
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the daemon still retries a deleted bucket after a minute:\n%s", tail(d.out.String(), 20))
+	}
+	for _, want := range []string{"NoSuchBucket", "does not exist", "--dest-refused-timeout"} {
+		if !strings.Contains(d.out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, tail(d.out.String(), 10))
+		}
+	}
+	var confirmed string
+	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'refused'").Scan(&confirmed); err != nil {
+		t.Fatal(err)
+	}
+	if parseLSN(t, "confirmed_flush_lsn", confirmed) > before {
+		t.Errorf("the slot was acknowledged to %s, past the change that was never uploaded (WAL at %s before it)", confirmed, before)
+	}
+}

@@ -181,7 +181,7 @@ func errNoCredentials(err error) error {
 // appear only when the multipart upload completes.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := s.put(ctx, key, r, size, false); err != nil {
-		return fmt.Errorf("s3: put %s: %w", key, err)
+		return fmt.Errorf("s3: put %s: %w", key, refused(err, s.bucket))
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, r io.Reader, size i
 		return fmt.Errorf("s3: put if absent %s: %w", key, sink.ErrPreconditionFailed)
 	}
 	if err != nil {
-		return fmt.Errorf("s3: put if absent %s: %w", key, err)
+		return fmt.Errorf("s3: put if absent %s: %w", key, refused(err, s.bucket))
 	}
 	return nil
 }
@@ -236,7 +236,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("s3: get %s: %w", key, sink.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("s3: get %s: %w", key, err)
+		return nil, fmt.Errorf("s3: get %s: %w", key, refused(err, s.bucket))
 	}
 	return out.Body, nil
 }
@@ -252,7 +252,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sink.ObjectInfo, err
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("s3: list %s: %w", prefix, err)
+			return nil, fmt.Errorf("s3: list %s: %w", prefix, refused(err, s.bucket))
 		}
 		for _, obj := range page.Contents {
 			key, ok := strings.CutPrefix(aws.ToString(obj.Key), s.prefix)
@@ -275,7 +275,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]sink.ObjectInfo, err
 // a 404 from a compatible server is ignored too.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := sink.ValidKey(key); err != nil {
-		return fmt.Errorf("s3: delete %s: %w", key, err)
+		return fmt.Errorf("s3: delete %s: %w", key, refused(err, s.bucket))
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -287,9 +287,46 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// isNotFound reports whether err is S3's NoSuchKey or a plain 404.
+// refusedCodes are S3's error codes for requests that waiting rarely
+// cures, each with what to fix.
+var refusedCodes = map[string]string{
+	"AccessDenied":          "check the bucket policy and the role's permissions (s3:PutObject, s3:GetObject, s3:ListBucket, s3:DeleteObject on the bucket and prefix)",
+	"AllAccessDisabled":     "the bucket's owner disabled all access to it",
+	"AccountProblem":        "the AWS account has a problem that blocks S3: see the AWS console",
+	"NoSuchBucket":          "the bucket does not exist (any more): create it, or fix --dest",
+	"InvalidAccessKeyId":    "the AWS access key does not exist: fix AWS_ACCESS_KEY_ID or the role",
+	"SignatureDoesNotMatch": "the AWS secret key does not match the access key: fix AWS_SECRET_ACCESS_KEY",
+	"ExpiredToken":          "the AWS credentials expired: renew them (or run with a role, whose credentials renew themselves)",
+	"InvalidToken":          "the AWS session token is invalid: renew the credentials",
+}
+
+// refused wraps err with sink.ErrRefused and the fix when S3 refused the
+// request for one of refusedCodes (or with a bare 403); else it returns
+// err.
+func refused(err error, bucket string) error {
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if fix, ok := refusedCodes[ae.ErrorCode()]; ok {
+			return fmt.Errorf("%w (%s, bucket %s): %s: %w", sink.ErrRefused, ae.ErrorCode(), bucket, fix, err)
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden {
+		return fmt.Errorf("%w (403, bucket %s): %s: %w", sink.ErrRefused, bucket, refusedCodes["AccessDenied"], err)
+	}
+	return err
+}
+
+// isNotFound reports whether err is S3's NoSuchKey or a plain 404 (not a
+// bucket that is gone: that is refused).
 func isNotFound(err error) bool {
 	if err == nil {
+		return false
+	}
+	if errors.Is(refused(err, ""), sink.ErrRefused) {
 		return false
 	}
 	var ae smithy.APIError
