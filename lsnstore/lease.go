@@ -44,10 +44,16 @@ type Lease struct {
 
 // LeaseRecord is the content of a lease object.
 type LeaseRecord struct {
-	Owner     string    `json:"owner"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Owner string `json:"owner"`
+	Host  string `json:"host"`
+	PID   int    `json:"pid"`
+	// PIDNamespace identifies the holder's PID namespace (Linux's
+	// /proc/self/ns/pid): two containers may share a host name and PIDs.
+	PIDNamespace string    `json:"pid_namespace,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	// Released: the holder gave the lease up. The object stays, so
+	// generations are never reused.
+	Released bool `json:"released,omitempty"`
 }
 
 // NewLease returns a lease handle for store with the given time to live.
@@ -64,10 +70,17 @@ func NewLease(s sink.Store, ttl time.Duration) *Lease {
 // (a container restarted with the same PID looks alike).
 func deadHere(rec *LeaseRecord) bool {
 	host, _ := os.Hostname()
-	if rec.Host != host || rec.PID <= 0 || rec.PID == os.Getpid() {
+	if rec.Host != host || rec.PID <= 0 || rec.PID == os.Getpid() || rec.PIDNamespace != pidNamespace() {
 		return false
 	}
 	return errors.Is(syscall.Kill(rec.PID, 0), syscall.ESRCH)
+}
+
+// pidNamespace returns this process's PID namespace ("pid:[4026531836]"),
+// or "" where the system does not tell.
+func pidNamespace() string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return ns
 }
 
 func leaseKey(gen uint64) string { return fmt.Sprintf("%s%020d.json", LeasePrefix, gen) }
@@ -77,6 +90,9 @@ func leaseKey(gen uint64) string { return fmt.Sprintf("%s%020d.json", LeasePrefi
 // it was released. It only reads: expiry is for the caller to judge.
 func ReadLease(ctx context.Context, s sink.Store) (*LeaseRecord, error) {
 	_, rec, err := current(ctx, s)
+	if rec != nil && rec.Released {
+		return nil, err
+	}
 	return rec, err
 }
 
@@ -123,7 +139,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec != nil && time.Now().Before(rec.ExpiresAt) && rec.Owner != l.owner && !deadHere(rec) {
+	if rec != nil && !rec.Released && time.Now().Before(rec.ExpiresAt) && rec.Owner != l.owner && !deadHere(rec) {
 		return rec, nil
 	}
 	next := gen + 1
@@ -145,7 +161,8 @@ func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
 		}
 	}
 	l.gen = next
-	// Older generations are history now.
+	// Older generations are history now; the newest object always stays,
+	// so the next generation is always higher.
 	for g := gen; g > 0 && g+8 > gen; g-- {
 		l.s.Delete(ctx, leaseKey(g))
 	}
@@ -178,11 +195,13 @@ func (l *Lease) Acquire(ctx context.Context, waiting func(holder LeaseRecord)) e
 
 // Renew extends the lease; ErrLeaseLost if another process took it.
 func (l *Lease) Renew(ctx context.Context) error {
-	gen, _, err := current(ctx, l.s)
+	gen, rec, err := current(ctx, l.s)
 	if err != nil {
 		return err
 	}
-	if gen != l.gen {
+	// The generation and the holder: a generation's object that another
+	// process wrote, or that is gone or released, is not this lease.
+	if gen != l.gen || rec == nil || rec.Owner != l.owner || rec.Released {
 		return ErrLeaseLost
 	}
 	return l.write(ctx, l.gen, false)
@@ -219,16 +238,28 @@ func (l *Lease) Release(ctx context.Context) error {
 	if l.gen == 0 {
 		return nil
 	}
-	gen, _, err := current(ctx, l.s)
-	if err != nil || gen != l.gen {
+	gen, rec, err := current(ctx, l.s)
+	if err != nil || gen != l.gen || rec == nil || rec.Owner != l.owner {
 		return err
 	}
-	return l.s.Delete(ctx, leaseKey(l.gen))
+	// Marked released rather than deleted: the generation stays taken, so
+	// the next holder's is higher and this one's Renew cannot match it.
+	return l.writeRecord(ctx, l.gen, false, true)
 }
 
 func (l *Lease) write(ctx context.Context, gen uint64, create bool) error {
+	return l.writeRecord(ctx, gen, create, false)
+}
+
+// writeRecord writes this process's record under generation gen: expiring
+// a ttl from now, or, released, now.
+func (l *Lease) writeRecord(ctx context.Context, gen uint64, create, released bool) error {
 	host, _ := os.Hostname()
-	b, err := json.Marshal(LeaseRecord{Owner: l.owner, Host: host, PID: os.Getpid(), ExpiresAt: time.Now().Add(l.ttl).UTC()})
+	rec := LeaseRecord{Owner: l.owner, Host: host, PID: os.Getpid(), PIDNamespace: pidNamespace(), ExpiresAt: time.Now().Add(l.ttl).UTC(), Released: released}
+	if released {
+		rec.ExpiresAt = time.Now().UTC()
+	}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,86 @@
+package lsnstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdc2s3/cdc2s3/sink/localfs"
+)
+
+// TestLeaseGenerationsNotReused: a released lease keeps its generation, so
+// the next holder's is higher and a paused old holder that comes back
+// cannot renew into it (before, Release deleted the object, the next
+// holder took the same generation again, and the old holder's Renew,
+// which compared only the number, succeeded: two writers).
+func TestLeaseGenerationsNotReused(t *testing.T) {
+	ctx := context.Background()
+	store, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := NewLease(store, 30*time.Second), NewLease(store, 30*time.Second)
+	if held, err := a.TryAcquire(ctx); err != nil || held != nil {
+		t.Fatalf("a: %v, %v", held, err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := ReadLease(ctx, store); err != nil || rec != nil {
+		t.Errorf("ReadLease after a release = %+v, %v; want none", rec, err)
+	}
+	if held, err := b.TryAcquire(ctx); err != nil || held != nil {
+		t.Fatalf("b: %v, %v", held, err)
+	}
+	if b.gen <= a.gen {
+		t.Errorf("b took generation %d after a released %d: reused", b.gen, a.gen)
+	}
+	if err := a.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a.Renew after b took over = %v, want ErrLeaseLost", err)
+	}
+	if err := b.Renew(ctx); err != nil {
+		t.Errorf("b.Renew = %v", err)
+	}
+}
+
+// TestLeaseRenewChecksHolder: a generation's object written by another
+// process is not this process's lease, whatever its number.
+func TestLeaseRenewChecksHolder(t *testing.T) {
+	ctx := context.Background()
+	store, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewLease(store, 30*time.Second)
+	if held, err := a.TryAcquire(ctx); err != nil || held != nil {
+		t.Fatalf("a: %v, %v", held, err)
+	}
+	other, _ := json.Marshal(LeaseRecord{Owner: "elsewhere/1/x", Host: "elsewhere", PID: 1, ExpiresAt: time.Now().Add(time.Minute)})
+	if err := store.Put(ctx, leaseKey(a.gen), strings.NewReader(string(other)), int64(len(other))); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("Renew over another holder's record = %v, want ErrLeaseLost", err)
+	}
+}
+
+// TestDeadHereNeedsSameNamespace: a holder on a host of the same name but
+// in another PID namespace (another container) is not judged by this
+// namespace's process table.
+func TestDeadHereNeedsSameNamespace(t *testing.T) {
+	host, _ := os.Hostname()
+	gone := 1 << 22 // above Linux's default pid_max: no such process here
+	if !deadHere(&LeaseRecord{Host: host, PID: gone, PIDNamespace: pidNamespace()}) {
+		t.Errorf("a missing process in this namespace is not judged dead")
+	}
+	if deadHere(&LeaseRecord{Host: host, PID: gone, PIDNamespace: "pid:[1]"}) {
+		t.Errorf("a process of another PID namespace is judged dead by this one's process table")
+	}
+	if deadHere(&LeaseRecord{Host: host, PID: gone}) && pidNamespace() != "" {
+		t.Errorf("a record without a namespace (an older cdc2s3, or another system) is judged dead")
+	}
+}
