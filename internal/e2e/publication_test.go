@@ -113,3 +113,81 @@ func fileColumns(t *testing.T, path string) []string {
 	}
 	return names
 }
+
+// TestPublicationKinds runs the pipeline on the other kinds of
+// publication: FOR TABLES IN SCHEMA (a table created in the schema while
+// the daemon streams arrives with its changes), and a partitioned table
+// published without publish_via_partition_root, whose partitions are then
+// tables of their own, one with a column list and a row filter.
+func TestPublicationKinds(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE SCHEMA app;
+		CREATE TABLE app.a (id int PRIMARY KEY, v text);
+		INSERT INTO app.a SELECT g, 'a' || g FROM generate_series(1, 500) g;
+		CREATE TABLE public.outside (id int PRIMARY KEY);
+		CREATE TABLE parted (id int PRIMARY KEY, v text, hidden text) PARTITION BY RANGE (id);
+		CREATE TABLE parted_lo PARTITION OF parted FOR VALUES FROM (0) TO (500);
+		CREATE TABLE parted_hi PARTITION OF parted FOR VALUES FROM (500) TO (2000);
+		INSERT INTO parted SELECT g, 'v' || g, 'h' || g FROM generate_series(1, 1000) g;
+		CREATE PUBLICATION schemapub FOR TABLES IN SCHEMA app;
+		CREATE PUBLICATION leafpub FOR TABLE parted_lo (id, v) WHERE (id % 2 = 0), parted_hi
+		  WITH (publish_via_partition_root = false)`); err != nil {
+		t.Fatal(err)
+	}
+	outSchema, outLeaf := t.TempDir(), t.TempDir()
+	ds := start(t, "run", "--source", dsn, "--dest", outSchema, "--slot", "schemapub", "--publication", "schemapub", "--flush-interval", "300ms")
+	dl := start(t, "run", "--source", dsn, "--dest", outLeaf, "--slot", "leafpub", "--publication", "leafpub", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "schemapub", 1, ds, 2*time.Minute)
+	waitConfirmed(t, conn, "leafpub", 1, dl, 2*time.Minute)
+	if _, err := conn.Exec(ctx, `
+		UPDATE app.a SET v = 'changed' WHERE id <= 100;
+		CREATE TABLE app.b (id int PRIMARY KEY, v text);
+		INSERT INTO app.b VALUES (1, 'new'), (2, 'new');
+		INSERT INTO public.outside VALUES (1);
+		UPDATE parted SET v = 'changed', hidden = 'changed' WHERE id BETWEEN 1 AND 50 OR id BETWEEN 600 AND 650;
+		DELETE FROM parted WHERE id BETWEEN 51 AND 60`); err != nil {
+		t.Fatal(err)
+	}
+	lsn := currentLSN(t, conn)
+	waitConfirmed(t, conn, "schemapub", lsn, ds, time.Minute)
+	waitConfirmed(t, conn, "leafpub", lsn, dl, time.Minute)
+	ds.stop(t)
+	dl.stop(t)
+
+	compareTables(t, conn, outSchema, [][2]string{{"app", "a"}, {"app", "b"}})
+	if _, err := os.Stat(filepath.Join(outSchema, "public", "outside")); err == nil {
+		t.Errorf("public.outside, outside the published schema, has a folder")
+	}
+	compareTables(t, conn, outLeaf, [][2]string{{"public", "parted_hi"}})
+	if _, err := os.Stat(filepath.Join(outLeaf, "public", "parted")); err == nil {
+		t.Errorf("without publish_via_partition_root the root has a folder")
+	}
+	ot, err := oracle.TableFromCatalog(ctx, conn, "public", "parted_lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ot.Columns = slices.DeleteFunc(ot.Columns, func(c oracle.Column) bool { return c.Name == "hidden" })
+	ot.Filter = "id % 2 = 0"
+	if ot.History, err = oracle.LoadHistory(outLeaf, "public", "parted_lo"); err != nil {
+		t.Fatal(err)
+	}
+	want, err := oracle.SourceState(ctx, conn, ot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := oracle.State(ctx, oracle.TableDir(outLeaf, "public", "parted_lo"), ot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oracle.Compare(want, got); err != nil {
+		t.Errorf("public.parted_lo differs from its published rows (%d there): %v", len(want), err)
+	}
+	files, _ := filepath.Glob(filepath.Join(outLeaf, "public", "parted_lo", "*.parquet"))
+	for _, f := range files {
+		if slices.Contains(fileColumns(t, f), "hidden") {
+			t.Errorf("%s holds the column hidden, which the publication leaves out", f)
+		}
+	}
+}
