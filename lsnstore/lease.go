@@ -232,6 +232,21 @@ func (l *Lease) Hold(ctx context.Context) error {
 	}
 }
 
+// ReleaseUnused gives up a lease under which nothing was written: on a
+// destination that had no lease before (generation 1) it deletes the
+// object, so a run that failed at its start leaves the destination as it
+// was; otherwise it is Release.
+func (l *Lease) ReleaseUnused(ctx context.Context) error {
+	if l.gen != 1 {
+		return l.Release(ctx)
+	}
+	gen, rec, err := current(ctx, l.s)
+	if err != nil || gen != l.gen || rec == nil || rec.Owner != l.owner {
+		return err
+	}
+	return l.s.Delete(ctx, leaseKey(l.gen))
+}
+
 // Release gives the lease up (graceful shutdown), so a successor need not
 // wait for it to expire.
 func (l *Lease) Release(ctx context.Context) error {

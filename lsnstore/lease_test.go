@@ -84,3 +84,42 @@ func TestDeadHereNeedsSameNamespace(t *testing.T) {
 		t.Errorf("a record without a namespace (an older cdc2s3, or another system) is judged dead")
 	}
 }
+
+// TestLeaseReleaseUnused: a run that wrote nothing under the first lease
+// of a destination leaves no lease object behind; under a later
+// generation the object stays, marked released, so generations still
+// only grow.
+func TestLeaseReleaseUnused(t *testing.T) {
+	ctx := context.Background()
+	store, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewLease(store, 30*time.Second)
+	if _, err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReleaseUnused(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := store.List(ctx, LeasePrefix); err != nil || len(objs) != 0 {
+		t.Fatalf("after ReleaseUnused of generation 1: %v, %v; want nothing", objs, err)
+	}
+	b := NewLease(store, 30*time.Second)
+	if _, err := b.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := NewLease(store, 30*time.Second)
+	if _, err := c.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReleaseUnused(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gen, rec, err := current(ctx, store); err != nil || gen != c.gen || rec == nil || !rec.Released {
+		t.Errorf("after ReleaseUnused of generation %d: generation %d, %+v, %v; want it kept, released", c.gen, gen, rec, err)
+	}
+}

@@ -52,6 +52,10 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 		// (the lease then expires by itself).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
+		if _, wrote, err := states.Load(rctx); err == nil && !wrote {
+			lease.ReleaseUnused(rctx) // a start that failed leaves the destination as it was
+			return
+		}
 		lease.Release(rctx)
 	}()
 	ctx, cancel := context.WithCancelCause(ctx)
