@@ -16,6 +16,47 @@ type History struct {
 	Schema  string         `json:"schema"`
 	Table   string         `json:"table"`
 	Columns []ColumnRecord `json:"columns"`
+	// Keys records the primary key the writer used to write the table's
+	// rows, from which commit LSN on: whether an update is written as U or
+	// as D and I depends on it, so a replay after a crash must decide as
+	// the first write did, whatever the catalog says by then.
+	Keys []KeyRecord `json:"keys,omitempty"`
+}
+
+// KeyRecord is the primary key used for the transactions from LSN on
+// (0: from the start). Columns is empty for a table without one.
+type KeyRecord struct {
+	Columns []string      `json:"columns"`
+	LSN     pglogrepl.LSN `json:"lsn"`
+}
+
+// KeyAt returns the key the writer used for a transaction that ended at
+// lsn, and whether the history records one.
+func (h *History) KeyAt(lsn pglogrepl.LSN) ([]string, bool) {
+	var found *KeyRecord
+	for i := range h.Keys {
+		if h.Keys[i].LSN <= lsn {
+			found = &h.Keys[i]
+		}
+	}
+	if found == nil {
+		return nil, false
+	}
+	return found.Columns, true
+}
+
+// ObserveKey records that transactions from lsn on are written with key,
+// when it differs from the last key recorded. It reports whether the
+// history changed.
+func (h *History) ObserveKey(key []string, lsn pglogrepl.LSN) bool {
+	if n := len(h.Keys); n > 0 && slices.Equal(h.Keys[n-1].Columns, key) {
+		return false
+	}
+	if key == nil {
+		key = []string{}
+	}
+	h.Keys = append(h.Keys, KeyRecord{Columns: slices.Clone(key), LSN: lsn})
+	return true
 }
 
 // ColumnRecord is one incarnation of a column: a column dropped and added

@@ -103,23 +103,11 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 	if t != nil && t.rel == rel {
 		return t, nil
 	}
-	if t == nil {
-		// A table published after the start (FOR ALL TABLES, TABLES IN
-		// SCHEMA) that cannot have a folder stops the daemon with the fix,
-		// before anything of it is written.
-		if err := sink.CheckTableName(rel.Namespace, rel.Name); err != nil {
+	if t == nil || t.rel == nil {
+		var err error
+		if t, err = w.tableState(ctx, rel.Namespace, rel.Name); err != nil {
 			return nil, err
 		}
-		t = &table{schema: rel.Namespace, name: rel.Name, label: rel.Namespace + "." + rel.Name}
-		done, err := w.position(ctx, t.schema, t.name)
-		if err != nil {
-			return nil, err
-		}
-		t.done = done
-		if t.history, err = w.states.LoadHistory(ctx, t.schema, t.name); err != nil {
-			return nil, err
-		}
-		w.tables[k] = t
 	} else if err := w.seal(t); err != nil {
 		return nil, err
 	}
@@ -154,6 +142,33 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 		return nil, missErr
 	}
 	t.rel, t.cols = rel, cols
+	return t, nil
+}
+
+// tableState returns the writer's state of a table folder, reading what
+// the destination holds of it (the last position, the schema history) the
+// first time.
+func (w *writer) tableState(ctx context.Context, schema, name string) (*table, error) {
+	k := schema + "\x00" + name
+	if t := w.tables[k]; t != nil {
+		return t, nil
+	}
+	// A table published after the start (FOR ALL TABLES, TABLES IN
+	// SCHEMA) that cannot have a folder stops the daemon with the fix,
+	// before anything of it is written.
+	if err := sink.CheckTableName(schema, name); err != nil {
+		return nil, err
+	}
+	t := &table{schema: schema, name: name, label: schema + "." + name}
+	done, err := w.position(ctx, schema, name)
+	if err != nil {
+		return nil, err
+	}
+	t.done = done
+	if t.history, err = w.states.LoadHistory(ctx, schema, name); err != nil {
+		return nil, err
+	}
+	w.tables[k] = t
 	return t, nil
 }
 

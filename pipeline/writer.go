@@ -190,7 +190,7 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 			return err
 		}
 		if described != nil {
-			return w.setKey(ctx, described)
+			return w.setKey(ctx, described, end)
 		}
 		for _, row := range rows {
 			pos := sink.Pos{LSN: end, Seq: seq}
@@ -223,11 +223,28 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 
 // setKey gives a relation described by the stream its primary key from
 // the catalog: the stream cannot tell it under REPLICA IDENTITY FULL, and
-// the key decides whether an update is written as U or as D and I.
-func (w *writer) setKey(ctx context.Context, rel *decoder.Relation) error {
+// the key decides whether an update is written as U or as D and I, and so
+// the _cdc_seq of the rows after it. A transaction (ending at end) whose
+// rows may be in the destination already is a replay: it gets the key the
+// table's schema history records for it, so that it is numbered as the
+// first time, whatever the catalog says now (a key dropped or added
+// between a crash and the restart). Otherwise the key is the catalog's,
+// recorded in the history when it changes.
+func (w *writer) setKey(ctx context.Context, rel *decoder.Relation, end pglogrepl.LSN) error {
 	names, err := source.PrimaryKey(ctx, w.conn, rel.ID)
 	if err != nil {
 		return err
+	}
+	t, err := w.tableState(ctx, rel.Namespace, rel.Name)
+	if err != nil {
+		return err
+	}
+	if end <= t.done.LSN {
+		if recorded, ok := t.history.KeyAt(end); ok {
+			names = recorded
+		}
+	} else if t.history.ObserveKey(names, end) {
+		t.historyDirty = true
 	}
 	var key []int
 	for _, n := range names {

@@ -197,6 +197,7 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 			names[i] = c.Name
 		}
 		h.Observe(names, sink.Pos{}, nil)
+		h.ObserveKey(j.Table.Key, 0)
 		if err := states.SaveHistory(ctx, h); err != nil {
 			return err
 		}
