@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -420,4 +421,48 @@ func TestDestinationRefuses(t *testing.T) {
 	if parseLSN(t, "confirmed_flush_lsn", confirmed) > before {
 		t.Errorf("the slot was acknowledged to %s, past the change that was never uploaded (WAL at %s before it)", confirmed, before)
 	}
+}
+
+// TestLeaseOtherPIDNamespace starts a second daemon on the same
+// destination in a PID namespace of its own (unshare --pid, as two
+// containers on one host with one host name): the holder's PID does not
+// exist in the second one's namespace, which must not make it judge the
+// holder dead and take the lease at once.
+func TestLeaseOtherPIDNamespace(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("this test needs unshare (util-linux): %v", err)
+	}
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	a := start(t, "run", "--source", dsn, "--dest", out, "--slot", "nsa", "--flush-interval", "300ms")
+	waitConfirmed(t, conn, "nsa", 1, a, 2*time.Minute)
+
+	b := &daemon{out: &syncBuffer{}, done: make(chan error, 1), started: time.Now()}
+	b.cmd = exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL",
+		binary, "run", "--source", dsn, "--dest", out, "--slot", "nsb", "--flush-interval", "300ms")
+	b.cmd.Env = append(os.Environ(), s3Env()...)
+	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.done <- b.cmd.Wait() }()
+	defer b.kill()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(b.out.String(), "another cdc2s3 holds this destination"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || strings.Contains(b.out.String(), "msg=streaming") {
+			t.Fatalf("the daemon in another PID namespace did not wait for the lease:\n%s", tail(b.out.String(), 20))
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if done, err := a.exited(); done {
+		t.Fatalf("the holder stopped (%v):\n%s", err, tail(a.out.String(), 10))
+	}
+	if strings.Contains(b.out.String(), "msg=streaming") {
+		t.Errorf("the daemon in another PID namespace took the lease from a live holder:\n%s", tail(b.out.String(), 10))
+	}
+	a.stop(t)
 }
