@@ -195,16 +195,28 @@ func (l *Lease) Acquire(ctx context.Context, waiting func(holder LeaseRecord)) e
 
 // Renew extends the lease; ErrLeaseLost if another process took it.
 func (l *Lease) Renew(ctx context.Context) error {
-	gen, rec, err := current(ctx, l.s)
+	held, err := l.held(ctx)
 	if err != nil {
 		return err
 	}
-	// The generation and the holder: a generation's object that another
-	// process wrote, or that is gone or released, is not this lease.
-	if gen != l.gen || rec == nil || rec.Owner != l.owner || rec.Released {
+	if !held {
 		return ErrLeaseLost
 	}
 	return l.write(ctx, l.gen, false)
+}
+
+// held reports whether this process holds the destination's newest lease:
+// the generation and the holder, since a generation's object that another
+// process wrote, or that is gone or released, is not this lease.
+func (l *Lease) held(ctx context.Context) (bool, error) {
+	if l.gen == 0 {
+		return false, nil
+	}
+	gen, rec, err := current(ctx, l.s)
+	if err != nil {
+		return false, err
+	}
+	return gen == l.gen && rec != nil && rec.Owner == l.owner && !rec.Released, nil
 }
 
 // Hold renews the lease every ttl/3 until ctx ends. It returns
@@ -240,8 +252,7 @@ func (l *Lease) ReleaseUnused(ctx context.Context) error {
 	if l.gen != 1 {
 		return l.Release(ctx)
 	}
-	gen, rec, err := current(ctx, l.s)
-	if err != nil || gen != l.gen || rec == nil || rec.Owner != l.owner {
+	if held, err := l.held(ctx); err != nil || !held {
 		return err
 	}
 	return l.s.Delete(ctx, leaseKey(l.gen))
@@ -250,11 +261,7 @@ func (l *Lease) ReleaseUnused(ctx context.Context) error {
 // Release gives the lease up (graceful shutdown), so a successor need not
 // wait for it to expire.
 func (l *Lease) Release(ctx context.Context) error {
-	if l.gen == 0 {
-		return nil
-	}
-	gen, rec, err := current(ctx, l.s)
-	if err != nil || gen != l.gen || rec == nil || rec.Owner != l.owner {
+	if held, err := l.held(ctx); err != nil || !held {
 		return err
 	}
 	// Marked released rather than deleted: the generation stays taken, so

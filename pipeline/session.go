@@ -244,12 +244,12 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 // checkNames fails when a table of the publication cannot have a folder
 // (sink.CheckTableName).
 func checkNames(ctx context.Context, conn *pgx.Conn, publication string) error {
-	tables, err := source.PublishedTables(ctx, conn, publication)
+	names, err := source.PublishedTableNames(ctx, conn, publication)
 	if err != nil {
 		return err
 	}
-	for _, t := range tables {
-		if err := sink.CheckTableName(t.Schema, t.Name); err != nil {
+	for _, n := range names {
+		if err := sink.CheckTableName(n[0], n[1]); err != nil {
 			return err
 		}
 	}

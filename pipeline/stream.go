@@ -158,7 +158,7 @@ func newStream(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 // everything received in full is uploaded and acknowledged) or ctx is
 // cancelled or a stage fails.
 func (s *stream) run(ctx, stop context.Context) error {
-	args := pluginArgs(s.cfg, serverVersion(s.wr.conn))
+	args := pluginArgs(s.cfg, source.ServerVersion(s.wr.conn))
 	err := pglogrepl.StartReplication(ctx, s.repl, s.cfg.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args})
 	if err != nil {
 		return source.Explain(fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err), nil)
@@ -203,19 +203,6 @@ func pluginArgs(cfg Config, version int) []string {
 		return []string{"proto_version '2'", "publication_names " + pubs, "messages 'true'", "streaming 'on'"}
 	}
 	return []string{"proto_version '1'", "publication_names " + pubs, "messages 'true'"}
-}
-
-// serverVersion is PostgreSQL's version number (150004 for 15.4), 0 when
-// the server does not say.
-func serverVersion(conn *pgx.Conn) int {
-	var v, major int
-	if _, err := fmt.Sscan(conn.PgConn().ParameterStatus("server_version_num"), &v); err == nil {
-		return v
-	}
-	if _, err := fmt.Sscanf(conn.PgConn().ParameterStatus("server_version"), "%d", &major); err == nil {
-		return major * 10000
-	}
-	return 0
 }
 
 // earliest returns the earlier of a and b.

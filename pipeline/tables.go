@@ -13,6 +13,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 	"github.com/cdc2s3/cdc2s3/source"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // table is the writer's view of one output folder.
@@ -21,12 +22,16 @@ type table struct {
 	label        string // schema.name, for logs and metrics
 	// Changes and bytes written since the metrics were last told, which
 	// they are once per transaction rather than once per row.
-	opCounts     [len(countedOps)]int64
-	valueBytes   int64
-	rel          *decoder.Relation
-	cols         []pqfile.Column
-	history      *lsnstore.History
-	historyDirty bool
+	opCounts [len(countedOps)]int64
+	// The table's counters, looked up by label once rather than per
+	// transaction.
+	changeCounters [len(countedOps)]prometheus.Counter
+	bytesCounter   prometheus.Counter
+	valueBytes     int64
+	rel            *decoder.Relation
+	cols           []pqfile.Column
+	history        *lsnstore.History
+	historyDirty   bool
 	// done is the last position already in the destination; rows at or
 	// below it are replays and are skipped.
 	done sink.Pos
@@ -81,14 +86,13 @@ const countedOps = "IUDT"
 // publishCounts adds the changes and bytes written since the last call to
 // the metrics.
 func (w *writer) publishCounts() {
-	m := w.cfg.Metrics
 	for _, t := range w.counting {
 		for i, n := range t.opCounts {
 			if n > 0 {
-				m.changes.WithLabelValues(t.label, countedOps[i:i+1]).Add(float64(n))
+				t.changeCounters[i].Add(float64(n))
 			}
 		}
-		m.bytes.WithLabelValues(t.label).Add(float64(t.valueBytes))
+		t.bytesCounter.Add(float64(t.valueBytes))
 		t.opCounts, t.valueBytes = [len(countedOps)]int64{}, 0
 	}
 	w.counting = w.counting[:0]
@@ -160,6 +164,10 @@ func (w *writer) tableState(ctx context.Context, schema, name string) (*table, e
 		return nil, err
 	}
 	t := &table{schema: schema, name: name, label: schema + "." + name}
+	for i := range countedOps {
+		t.changeCounters[i] = w.cfg.Metrics.changes.WithLabelValues(t.label, countedOps[i:i+1])
+	}
+	t.bytesCounter = w.cfg.Metrics.bytes.WithLabelValues(t.label)
 	done, err := w.position(ctx, schema, name)
 	if err != nil {
 		return nil, err

@@ -69,13 +69,9 @@ func (t Table) String() string { return t.Schema + "." + t.Name }
 // their partitions), each restricted to the publication's column list and
 // row filter.
 func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([]Table, error) {
-	var v15 bool
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int >= 150000").Scan(&v15); err != nil {
-		return nil, Explain(fmt.Errorf("read server version: %w", err), nil)
-	}
 	// Column lists and row filters exist from PostgreSQL 15 on.
 	extra := "NULL::text[], NULL::text"
-	if v15 {
+	if ServerVersion(conn) >= 150000 {
 		extra = "pt.attnames::text[], pt.rowfilter"
 	}
 	rows, err := conn.Query(ctx, `

@@ -105,28 +105,41 @@ func DropPublication(ctx context.Context, conn *pgx.Conn, name string) error {
 // "schema.table", sorted, as pg_publication_tables names them (with
 // publish_via_partition_root, the roots).
 func PublishedNames(ctx context.Context, conn *pgx.Conn, name string) ([]string, error) {
+	pairs, err := PublishedTableNames(ctx, conn, name)
+	names := make([]string, len(pairs))
+	for i, p := range pairs {
+		names[i] = p[0] + "." + p[1]
+	}
+	return names, err
+}
+
+// PublishedTableNames is PublishedNames with each name as its schema and
+// table, which may themselves hold dots.
+func PublishedTableNames(ctx context.Context, conn *pgx.Conn, name string) ([][2]string, error) {
 	rows, err := conn.Query(ctx, `
-		SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, name)
+		SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, name)
 	if err != nil {
 		return nil, Explain(fmt.Errorf("list tables of publication %q: %w", name, err), nil)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var p [2]string
+		err := r.Scan(&p[0], &p[1])
+		return p, err
+	})
 	if err != nil {
 		return nil, Explain(fmt.Errorf("list tables of publication %q: %w", name, err), nil)
 	}
-	return names, nil
+	return pairs, nil
 }
 
 // PublishesSchemas reports whether the publication publishes whole schemas
 // (FOR TABLES IN SCHEMA, PostgreSQL 15+), whose tables may come later.
 func PublishesSchemas(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	if ServerVersion(conn) < 150000 {
+		return false, nil
+	}
 	var ok bool
 	err := conn.QueryRow(ctx, `
-		SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL`).Scan(&ok)
-	if err != nil || !ok {
-		return false, err
-	}
-	err = conn.QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid WHERE p.pubname = $1)`, name).Scan(&ok)
 	if err != nil {
 		return false, Explain(fmt.Errorf("look up publication %q: %w", name, err), nil)

@@ -78,3 +78,17 @@ func serverMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// ServerVersion is PostgreSQL's version number (150004 for 15.4), as the
+// server reported it at the connection's start (no round trip), 0 when it
+// does not say.
+func ServerVersion(conn *pgx.Conn) int {
+	var v, major int
+	if _, err := fmt.Sscan(conn.PgConn().ParameterStatus("server_version_num"), &v); err == nil {
+		return v
+	}
+	if _, err := fmt.Sscanf(conn.PgConn().ParameterStatus("server_version"), "%d", &major); err == nil {
+		return major * 10000
+	}
+	return 0
+}

@@ -311,15 +311,7 @@ func TestReservedNames(t *testing.T) {
 	if _, err := conn.Exec(ctx, `ALTER PUBLICATION resv3 ADD TABLE public."."; INSERT INTO public."." VALUES (2); INSERT INTO ok VALUES (2)`); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err == nil {
-			t.Fatalf("the daemon exited 0\n%s", tail(d.out.String(), 20))
-		}
-	case <-time.After(badInputTimeout):
-		t.Fatalf("the daemon did not stop within %s of a change to public.\".\"\n%s", badInputTimeout, tail(d.out.String(), 20))
-	}
+	d.waitFailure(t, badInputTimeout, `a change to public."." must stop it`)
 	if msg := d.out.String(); !strings.Contains(msg, `"public"."."`) || !strings.Contains(msg, "RENAME") {
 		t.Errorf("the daemon's output does not name the table and the fix:\n%s", tail(msg, 20))
 	}

@@ -154,15 +154,7 @@ func TestSlotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	d = start(t, args...)
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err == nil {
-			t.Fatal("the daemon started although its slot is gone")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the daemon did not refuse to start without its slot")
-	}
+	d.waitFailure(t, 30*time.Second, "it must refuse to start without its slot")
 	msg := d.out.String()
 	for _, want := range []string{`replication slot "lost" does not exist`, "new --dest"} {
 		if !strings.Contains(msg, want) {
@@ -338,15 +330,7 @@ func TestSlotReplaced(t *testing.T) {
 		}
 	}
 	d = start(t, args...)
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err == nil {
-			t.Fatalf("the daemon exited 0 on a replaced slot\n%s", tail(d.out.String(), 20))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the daemon streams from a replaced slot:\n%s", tail(d.out.String(), 20))
-	}
+	d.waitFailure(t, 30*time.Second, "it must not stream from a replaced slot")
 	for _, want := range []string{`replication slot "replaced" was acknowledged up to`, "dropped and created again", "new, empty --dest", "cdc2s3 drop --slot replaced"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("message lacks %q:\n%s", want, tail(d.out.String(), 10))
@@ -400,15 +384,7 @@ func TestDestinationRefuses(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO t VALUES (2)`); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err == nil {
-			t.Fatalf("the daemon exited 0\n%s", tail(d.out.String(), 20))
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("the daemon still retries a deleted bucket after a minute:\n%s", tail(d.out.String(), 20))
-	}
+	d.waitFailure(t, time.Minute, "it must not retry a deleted bucket for ever")
 	for _, want := range []string{"NoSuchBucket", "does not exist", "--dest-refused-timeout"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, tail(d.out.String(), 10))

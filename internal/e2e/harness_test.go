@@ -207,6 +207,21 @@ func (d *daemon) wait(t *testing.T) {
 	}
 }
 
+// waitFailure waits for the process to exit by itself with an error within
+// timeout; why says what it would mean if it does not.
+func (d *daemon) waitFailure(t *testing.T, timeout time.Duration, why string) {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err == nil {
+			t.Fatalf("%s exited 0 (%s)\n%s", d.cmd.Args[1], why, tail(d.out.String(), 20))
+		}
+	case <-time.After(timeout):
+		t.Fatalf("%s did not stop within %s (%s)\n%s", d.cmd.Args[1], timeout, why, tail(d.out.String(), 20))
+	}
+}
+
 // kill sends SIGKILL and waits for the process to go.
 func (d *daemon) kill() {
 	d.cmd.Process.Kill()

@@ -300,22 +300,30 @@ var refusedCodes = map[string]string{
 	"InvalidToken":          "the AWS session token is invalid: renew the credentials",
 }
 
-// refused wraps err with sink.ErrRefused and the fix when S3 refused the
-// request for one of refusedCodes (or with a bare 403); else it returns
-// err.
-func refused(err error, bucket string) error {
-	if err == nil {
-		return nil
-	}
+// refusal returns the code and the fix when S3 refused the request for
+// one of refusedCodes or with a bare 403.
+func refusal(err error) (code, fix string, ok bool) {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		if fix, ok := refusedCodes[ae.ErrorCode()]; ok {
-			return fmt.Errorf("%w (%s, bucket %s): %s: %w", sink.ErrRefused, ae.ErrorCode(), bucket, fix, err)
+			return ae.ErrorCode(), fix, true
 		}
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden {
-		return fmt.Errorf("%w (403, bucket %s): %s: %w", sink.ErrRefused, bucket, refusedCodes["AccessDenied"], err)
+		return "403", refusedCodes["AccessDenied"], true
+	}
+	return "", "", false
+}
+
+// refused wraps err with sink.ErrRefused and the fix when S3 refused the
+// request (refusal); else it returns err.
+func refused(err error, bucket string) error {
+	if err == nil {
+		return nil
+	}
+	if code, fix, ok := refusal(err); ok {
+		return fmt.Errorf("%w (%s, bucket %s): %s: %w", sink.ErrRefused, code, bucket, fix, err)
 	}
 	return err
 }
@@ -326,7 +334,7 @@ func isNotFound(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(refused(err, ""), sink.ErrRefused) {
+	if _, _, ok := refusal(err); ok {
 		return false
 	}
 	var ae smithy.APIError
