@@ -3,8 +3,10 @@ package s3store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,5 +209,34 @@ func TestNewErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error shows a password: %v", err)
+	}
+}
+
+// TestBucketGone deletes the bucket under an open store: every request is
+// refused (sink.ErrRefused, with the fix), and a Get is not mistaken for a
+// missing object (S3 answers 404 NoSuchBucket), which would make the state
+// of a destination look empty.
+func TestBucketGone(t *testing.T) {
+	setEnv(t)
+	ctx := context.Background()
+	bucket := newBucket(t)
+	s := newStore(t, options(bucket, "p"))
+	if err := s.Put(ctx, "a", strings.NewReader("a"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(srv.DataDir(), bucket)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get(ctx, "a")
+	if errors.Is(err, sink.ErrNotFound) || !errors.Is(err, sink.ErrRefused) || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Get in a deleted bucket = %v; want ErrRefused naming the fix, not ErrNotFound", err)
+	}
+	for name, err := range map[string]error{
+		"Put":  s.Put(ctx, "b", strings.NewReader("b"), 1),
+		"List": func() error { _, err := s.List(ctx, ""); return err }(),
+	} {
+		if !errors.Is(err, sink.ErrRefused) {
+			t.Errorf("%s in a deleted bucket = %v; want ErrRefused", name, err)
+		}
 	}
 }
