@@ -179,6 +179,30 @@ func CreateSlot(ctx context.Context, repl *pgconn.PgConn, name string) (CreatedS
 	return CreatedSlot{Snapshot: res.SnapshotName, ConsistentPoint: lsn}, nil
 }
 
+// CreateTempSlot creates a temporary pgoutput slot name on the
+// replication connection repl with an exported snapshot, for one read that
+// must meet the stream exactly (a reload's chunk): a transaction whose
+// commit record ends at or below the returned ConsistentPoint is visible in
+// the snapshot, one that ends above it is not. The snapshot is built by
+// decoding the WAL, so this holds in commit-record order even where
+// PostgreSQL makes transactions visible in another order (a backend that
+// wrote its commit record and has not yet left the process array, as
+// under synchronous replication); a snapshot of pg_current_snapshot() gives
+// no such guarantee. The slot goes when repl closes; it holds back WAL only
+// while it exists.
+func CreateTempSlot(ctx context.Context, repl *pgconn.PgConn, name string) (CreatedSlot, error) {
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, Plugin,
+		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
+	if err != nil {
+		return CreatedSlot{}, Explain(fmt.Errorf("create temporary replication slot %q: %w", name, err), nil)
+	}
+	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return CreatedSlot{}, fmt.Errorf("slot %q consistent point: %w", name, err)
+	}
+	return CreatedSlot{Snapshot: res.SnapshotName, ConsistentPoint: lsn}, nil
+}
+
 // DropSlot drops the replication slot name. A slot in use gives
 // ErrSlotActive.
 func DropSlot(ctx context.Context, conn *pgx.Conn, name string) error {

@@ -1,0 +1,197 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
+)
+
+// TestTempSlotBoundary checks, on the real server and under concurrent
+// commits, the rule a reload's chunk relies on to meet the stream: a
+// transaction is visible in the snapshot a temporary slot exports if and
+// only if its commit record ends at or below the slot's consistent point.
+// Each transaction's commit end is read from a test_decoding slot created
+// before any of them, which reports the same end LSN pgoutput sends.
+func TestTempSlotBoundary(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.NewPostgres(t)
+	if err := pg.CreateDatabase(ctx, "boundary"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pg.Connect(ctx, "boundary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE b (id bigint PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_create_logical_replication_slot('observer', 'test_decoding')`); err != nil {
+		t.Fatal(err)
+	}
+
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		w, err := pg.Connect(ctx, "boundary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := w.Exec(ctx, "INSERT INTO b VALUES ($1)", next.Add(1)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+
+	var cuts []tempCut
+	for k := range 6 {
+		time.Sleep(100 * time.Millisecond)
+		c, err := readAtTempSlot(ctx, pg.DSN("boundary"), fmt.Sprintf("chunk_%d", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cuts = append(cuts, c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	ends, err := commitEnds(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) < 100 {
+		t.Fatalf("only %d transactions committed while the slots were created: too few to test the boundary", len(ends))
+	}
+	for _, c := range cuts {
+		var before, after, wrong int
+		for id, end := range ends {
+			want := end <= c.at
+			if want {
+				before++
+			} else {
+				after++
+			}
+			if c.visible[id] != want && wrong < 5 {
+				wrong++
+				t.Errorf("consistent point %s: row %d committed with end %s is visible=%t in the snapshot, want %t", c.at, id, end, c.visible[id], want)
+			}
+		}
+		if before == 0 || after == 0 {
+			t.Errorf("consistent point %s: %d commits at or below, %d above: the writers did not straddle it", c.at, before, after)
+		}
+		if len(c.visible) != before {
+			t.Errorf("consistent point %s: snapshot holds %d rows, %d transactions ended at or below it", c.at, len(c.visible), before)
+		}
+	}
+}
+
+type tempCut struct {
+	at      pglogrepl.LSN
+	visible map[int64]bool
+}
+
+// readAtTempSlot creates a temporary slot with an exported snapshot and
+// reads the ids of b in that snapshot.
+func readAtTempSlot(ctx context.Context, dsn, name string) (tempCut, error) {
+	repl, err := pgconn.Connect(ctx, dsn+"&replication=database")
+	if err != nil {
+		return tempCut{}, err
+	}
+	defer repl.Close(ctx)
+	created, err := CreateTempSlot(ctx, repl, name)
+	if err != nil {
+		return tempCut{}, err
+	}
+	r, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return tempCut{}, err
+	}
+	defer r.Close(ctx)
+	tx, err := r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return tempCut{}, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET TRANSACTION SNAPSHOT '%s'", created.Snapshot)); err != nil {
+		return tempCut{}, err
+	}
+	rows, err := tx.Query(ctx, "SELECT id FROM b")
+	if err != nil {
+		return tempCut{}, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return tempCut{}, err
+	}
+	c := tempCut{at: created.ConsistentPoint, visible: map[int64]bool{}}
+	for _, id := range ids {
+		c.visible[id] = true
+	}
+	return c, nil
+}
+
+var insertedID = regexp.MustCompile(`^table public\.b: INSERT: id\[bigint\]:(\d+)$`)
+
+// commitEnds reads the observer slot: the end LSN of the commit of each
+// inserted id.
+func commitEnds(ctx context.Context, conn *pgx.Conn) (map[int64]pglogrepl.LSN, error) {
+	rows, err := conn.Query(ctx, "SELECT lsn::text, data FROM pg_logical_slot_get_changes('observer', NULL, NULL)")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ends := map[int64]pglogrepl.LSN{}
+	var open []int64
+	for rows.Next() {
+		var lsnText, data string
+		if err := rows.Scan(&lsnText, &data); err != nil {
+			return nil, err
+		}
+		if m := insertedID.FindStringSubmatch(data); m != nil {
+			id, _ := strconv.ParseInt(m[1], 10, 64)
+			open = append(open, id)
+			continue
+		}
+		if len(data) >= 6 && data[:6] == "COMMIT" {
+			end, err := pglogrepl.ParseLSN(lsnText)
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range open {
+				ends[id] = end
+			}
+			open = open[:0]
+		}
+	}
+	return ends, rows.Err()
+}
