@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,4 +195,75 @@ func commitEnds(ctx context.Context, conn *pgx.Conn) (map[int64]pglogrepl.LSN, e
 		}
 	}
 	return ends, rows.Err()
+}
+
+// TestMessagePosition checks the position a watermark takes in the stream:
+// a non-transactional logical message is decoded at the LSN that
+// pg_logical_emit_message returns (the end of its record), between the
+// commits around it, and never at a commit's end LSN.
+func TestMessagePosition(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.NewPostgres(t)
+	conn, err := pg.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE b (id bigint PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_create_logical_replication_slot('observer', 'test_decoding')`); err != nil {
+		t.Fatal(err)
+	}
+	var emitted []string
+	for i := range 3 {
+		if _, err := conn.Exec(ctx, "INSERT INTO b VALUES ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+		var at string
+		if err := conn.QueryRow(ctx, "SELECT pg_logical_emit_message(false, 'cdc2s3.reload', $1)::text", fmt.Sprint(i)).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		emitted = append(emitted, at)
+	}
+	// A non-transactional message does not flush the WAL (PostgreSQL 17
+	// adds a flush argument); the next commit, or the WAL writer within
+	// wal_writer_delay, does. Here a commit does.
+	if _, err := conn.Exec(ctx, "INSERT INTO b VALUES (99)"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "SELECT lsn::text, data FROM pg_logical_slot_get_changes('observer', NULL, NULL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type change struct{ lsn, data string }
+	changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (change, error) {
+		var c change
+		return c, r.Scan(&c.lsn, &c.data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var last pglogrepl.LSN
+	for _, c := range changes {
+		lsn, err := pglogrepl.ParseLSN(c.lsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isMessage := strings.HasPrefix(c.data, "message:")
+		if !isMessage && !strings.HasPrefix(c.data, "COMMIT") {
+			continue // BEGIN and rows carry the position of the record before
+		}
+		if lsn <= last {
+			t.Errorf("%s at %s is not after the previous commit or message at %s", c.data, lsn, last)
+		}
+		last = lsn
+		if isMessage {
+			got = append(got, c.lsn)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(emitted) {
+		t.Fatalf("messages decoded at %v, pg_logical_emit_message returned %v\n%v", got, emitted, changes)
+	}
 }
