@@ -29,14 +29,16 @@ type loadResult struct {
 	Rows       int64
 	TableBytes int64 // pg_total_relation_size
 	Fill       time.Duration
-	Copy       loadRun
+	Copy       loadRun // text COPY, the format cdc2s3's full load asks for
+	CopyBinary loadRun // binary COPY: what the server can hand out at least cost, the limit
 	Snapshots  []loadRun
 }
 
 var snapshotTotal = regexp.MustCompile(`(\d+) tables, (\d+) rows in`)
 
 // runLoad is phase A: a full load of one table with `cdc2s3 snapshot` at
-// several --snapshot-workers, against psql's COPY of the same table.
+// several --snapshot-workers, against psql's COPY of the same table in
+// text format (what cdc2s3 asks for) and in binary format (the limit).
 func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
 	const db = "bench_load"
 	r := &loadResult{Rows: b.cfg.SnapshotRows}
@@ -64,24 +66,34 @@ func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
 	}
 	b.say("   filled in %s: %s on disk", r.Fill.Round(time.Second), bytesIEC(r.TableBytes))
 
-	copyArgs := []string{b.psql, "-X", "-q", "-d", b.pg.DSN(db), "-c", "COPY public.items TO STDOUT"}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer devnull.Close()
+	copyArgs := func(sql string) []string { return []string{b.psql, "-X", "-q", "-d", b.pg.DSN(db), "-c", sql} }
 	// One untimed pass brings the table into the page cache for everyone.
-	if _, err := runProc(ctx, "psql COPY (warm-up)", b.logPath("copy-warmup"), nil, devnull, copyArgs...); err != nil {
+	if _, err := runProc(ctx, "psql COPY (warm-up)", b.logPath("copy-warmup"), nil, devnull, copyArgs("COPY public.items TO STDOUT")...); err != nil {
 		return nil, err
 	}
-	u, walls, err := b.measureBest(ctx, "COPY", func() (usage, error) {
-		return runProc(ctx, "psql COPY", b.logPath("copy"), nil, devnull, copyArgs...)
-	})
-	if err != nil {
-		return nil, err
+	for _, c := range []struct {
+		run  *loadRun
+		tag  string
+		name string
+		sql  string
+	}{
+		{&r.Copy, "copy", "COPY", "COPY public.items TO STDOUT"},
+		{&r.CopyBinary, "copy-binary", "COPY (FORMAT binary)", "COPY public.items TO STDOUT (FORMAT binary)"},
+	} {
+		u, walls, err := b.measureBest(ctx, c.name, func() (usage, error) {
+			return runProc(ctx, "psql "+c.name, b.logPath(c.tag), nil, devnull, copyArgs(c.sql)...)
+		})
+		if err != nil {
+			return nil, err
+		}
+		*c.run = loadRun{Name: `psql -c "` + strings.Replace(c.sql, "public.items", "...", 1) + `" > /dev/null`, Rows: r.Rows, Usage: u, Walls: walls}
+		b.say("   %-28s %7.2fs%s", c.name, u.Wall.Seconds(), runsOf(walls))
 	}
-	r.Copy = loadRun{Name: `psql -c "COPY ... TO STDOUT" > /dev/null`, Rows: r.Rows, Usage: u, Walls: walls}
-	b.say("   %-28s %7.2fs%s", "COPY", u.Wall.Seconds(), runsOf(walls))
 
 	// Each --snapshot-workers value with the default compression (zstd),
 	// then the first one with each other compression: how much of the
@@ -146,7 +158,8 @@ func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
 			run.Output += f.Size
 		}
 		r.Snapshots = append(r.Snapshots, run)
-		b.say("   %-28s %7.2fs  %.2fx COPY%s", strings.TrimPrefix(name, "cdc2s3 "), u.Wall.Seconds(), u.Wall.Seconds()/r.Copy.Usage.Wall.Seconds(), runsOf(walls))
+		b.say("   %-28s %7.2fs  %.2fx COPY, %.2fx binary COPY%s", strings.TrimPrefix(name, "cdc2s3 "), u.Wall.Seconds(),
+			u.Wall.Seconds()/r.Copy.Usage.Wall.Seconds(), u.Wall.Seconds()/r.CopyBinary.Usage.Wall.Seconds(), runsOf(walls))
 		os.RemoveAll(dir)
 	}
 	c.Close(ctx)
