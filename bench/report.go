@@ -198,9 +198,12 @@ func (r *results) verdicts() []verdict {
 	var v []verdict
 	if l := r.Load; l != nil {
 		for _, s := range l.Snapshots {
-			target := map[int]float64{1: targetLoadRatio, 2: targetLoad2Ratio}[s.Workers]
-			if target == 0 || s.Compression != "" {
+			if s.Compression != "" || s.Workers > 2 {
 				continue
+			}
+			target := targetLoadRatio
+			if s.Workers == 2 {
+				target = targetLoad2Ratio
 			}
 			x := s.Usage.Wall.Seconds() / l.CopyBinary.Usage.Wall.Seconds()
 			v = append(v, verdict{x <= target, fmt.Sprintf("full load with %d worker(s) ≤ %.2f× binary COPY: %.2f× (%s s vs %s s; %.2f× text COPY, %s s; %s rows)",

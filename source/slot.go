@@ -164,19 +164,7 @@ type CreatedSlot struct {
 // CreateSlot creates the pgoutput slot name on the replication connection
 // repl with an exported snapshot. A name already taken gives ErrSlotExists.
 func CreateSlot(ctx context.Context, repl *pgconn.PgConn, name string) (CreatedSlot, error) {
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, Plugin,
-		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
-	if err != nil {
-		if sqlState(err) == "42710" {
-			return CreatedSlot{}, fmt.Errorf("%w: slot %q (a crashed cdc2s3's walsender may still be finishing it): start again in a few seconds", ErrSlotExists, name)
-		}
-		return CreatedSlot{}, Explain(fmt.Errorf("create replication slot %q: %w", name, err), nil)
-	}
-	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		return CreatedSlot{}, fmt.Errorf("slot %q consistent point: %w", name, err)
-	}
-	return CreatedSlot{Snapshot: res.SnapshotName, ConsistentPoint: lsn}, nil
+	return createSlot(ctx, repl, name, false)
 }
 
 // CreateTempSlot creates a temporary pgoutput slot name on the
@@ -191,10 +179,17 @@ func CreateSlot(ctx context.Context, repl *pgconn.PgConn, name string) (CreatedS
 // no such guarantee. The slot goes when repl closes; it holds back WAL only
 // while it exists.
 func CreateTempSlot(ctx context.Context, repl *pgconn.PgConn, name string) (CreatedSlot, error) {
+	return createSlot(ctx, repl, name, true)
+}
+
+func createSlot(ctx context.Context, repl *pgconn.PgConn, name string, temporary bool) (CreatedSlot, error) {
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, Plugin,
-		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
+		pglogrepl.CreateReplicationSlotOptions{Temporary: temporary, SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
 	if err != nil {
-		return CreatedSlot{}, Explain(fmt.Errorf("create temporary replication slot %q: %w", name, err), nil)
+		if sqlState(err) == "42710" {
+			return CreatedSlot{}, fmt.Errorf("%w: slot %q (a crashed cdc2s3's walsender may still be finishing it): start again in a few seconds", ErrSlotExists, name)
+		}
+		return CreatedSlot{}, Explain(fmt.Errorf("create replication slot %q: %w", name, err), nil)
 	}
 	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
 	if err != nil {

@@ -26,28 +26,14 @@ import (
 // before any of them, which reports the same end LSN pgoutput sends.
 func TestTempSlotBoundary(t *testing.T) {
 	ctx := context.Background()
-	pg := testenv.NewPostgres(t)
-	if err := pg.CreateDatabase(ctx, "boundary"); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pg.Connect(ctx, "boundary")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE b (id bigint PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_create_logical_replication_slot('observer', 'test_decoding')`); err != nil {
-		t.Fatal(err)
-	}
+	pg, conn := observed(ctx, t)
 
 	var next atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
-		w, err := pg.Connect(ctx, "boundary")
+		w, err := pg.Connect(ctx, "postgres")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +58,7 @@ func TestTempSlotBoundary(t *testing.T) {
 	var cuts []tempCut
 	for k := range 6 {
 		time.Sleep(100 * time.Millisecond)
-		c, err := readAtTempSlot(ctx, pg.DSN("boundary"), fmt.Sprintf("chunk_%d", k))
+		c, err := readAtTempSlot(ctx, pg.DSN("postgres"), fmt.Sprintf("chunk_%d", k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,38 +149,67 @@ func readAtTempSlot(ctx context.Context, dsn, name string) (tempCut, error) {
 
 var insertedID = regexp.MustCompile(`^table public\.b: INSERT: id\[bigint\]:(\d+)$`)
 
-// commitEnds reads the observer slot: the end LSN of the commit of each
-// inserted id.
-func commitEnds(ctx context.Context, conn *pgx.Conn) (map[int64]pglogrepl.LSN, error) {
+// observed starts a server with the table b and the test_decoding slot
+// observer, created before any change to b.
+func observed(ctx context.Context, t *testing.T) (*testenv.Postgres, *pgx.Conn) {
+	pg := testenv.NewPostgres(t)
+	conn, err := pg.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `CREATE TABLE b (id bigint PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_create_logical_replication_slot('observer', 'test_decoding')`); err != nil {
+		t.Fatal(err)
+	}
+	return pg, conn
+}
+
+// change is one line test_decoding wrote, at its position.
+type change struct {
+	lsn  pglogrepl.LSN
+	data string
+}
+
+// observe consumes what the observer slot has decoded so far.
+func observe(ctx context.Context, conn *pgx.Conn) ([]change, error) {
 	rows, err := conn.Query(ctx, "SELECT lsn::text, data FROM pg_logical_slot_get_changes('observer', NULL, NULL)")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (change, error) {
+		var at, data string
+		if err := r.Scan(&at, &data); err != nil {
+			return change{}, err
+		}
+		lsn, err := pglogrepl.ParseLSN(at)
+		return change{lsn, data}, err
+	})
+}
+
+// commitEnds reads the observer slot: the end LSN of the commit of each
+// inserted id.
+func commitEnds(ctx context.Context, conn *pgx.Conn) (map[int64]pglogrepl.LSN, error) {
+	changes, err := observe(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
 	ends := map[int64]pglogrepl.LSN{}
 	var open []int64
-	for rows.Next() {
-		var lsnText, data string
-		if err := rows.Scan(&lsnText, &data); err != nil {
-			return nil, err
-		}
-		if m := insertedID.FindStringSubmatch(data); m != nil {
+	for _, c := range changes {
+		if m := insertedID.FindStringSubmatch(c.data); m != nil {
 			id, _ := strconv.ParseInt(m[1], 10, 64)
 			open = append(open, id)
-			continue
-		}
-		if len(data) >= 6 && data[:6] == "COMMIT" {
-			end, err := pglogrepl.ParseLSN(lsnText)
-			if err != nil {
-				return nil, err
-			}
+		} else if strings.HasPrefix(c.data, "COMMIT") {
 			for _, id := range open {
-				ends[id] = end
+				ends[id] = c.lsn
 			}
 			open = open[:0]
 		}
 	}
-	return ends, rows.Err()
+	return ends, nil
 }
 
 // TestMessagePosition checks the position a watermark takes in the stream:
@@ -203,18 +218,7 @@ func commitEnds(ctx context.Context, conn *pgx.Conn) (map[int64]pglogrepl.LSN, e
 // commits around it, and never at a commit's end LSN.
 func TestMessagePosition(t *testing.T) {
 	ctx := context.Background()
-	pg := testenv.NewPostgres(t)
-	conn, err := pg.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE b (id bigint PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_create_logical_replication_slot('observer', 'test_decoding')`); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := observed(ctx, t)
 	var emitted []string
 	for i := range 3 {
 		if _, err := conn.Exec(ctx, "INSERT INTO b VALUES ($1)", i); err != nil {
@@ -232,35 +236,23 @@ func TestMessagePosition(t *testing.T) {
 	if _, err := conn.Exec(ctx, "INSERT INTO b VALUES (99)"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.Query(ctx, "SELECT lsn::text, data FROM pg_logical_slot_get_changes('observer', NULL, NULL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	type change struct{ lsn, data string }
-	changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (change, error) {
-		var c change
-		return c, r.Scan(&c.lsn, &c.data)
-	})
+	changes, err := observe(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	var last pglogrepl.LSN
 	for _, c := range changes {
-		lsn, err := pglogrepl.ParseLSN(c.lsn)
-		if err != nil {
-			t.Fatal(err)
-		}
 		isMessage := strings.HasPrefix(c.data, "message:")
 		if !isMessage && !strings.HasPrefix(c.data, "COMMIT") {
 			continue // BEGIN and rows carry the position of the record before
 		}
-		if lsn <= last {
-			t.Errorf("%s at %s is not after the previous commit or message at %s", c.data, lsn, last)
+		if c.lsn <= last {
+			t.Errorf("%s at %s is not after the previous commit or message at %s", c.data, c.lsn, last)
 		}
-		last = lsn
+		last = c.lsn
 		if isMessage {
-			got = append(got, c.lsn)
+			got = append(got, c.lsn.String())
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(emitted) {
