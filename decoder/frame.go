@@ -1,7 +1,9 @@
 package decoder
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +38,11 @@ const (
 	// KindStreamAbort rolls back streamed transaction Xid, or only its
 	// subtransaction SubXid when that differs from Xid.
 	KindStreamAbort
+	// KindMessage is a non-transactional logical message (written with
+	// pg_logical_emit_message(false, ...)), which arrives between
+	// transactions at its own WAL position: End is that position, Prefix
+	// its prefix and Body its content.
+	KindMessage
 )
 
 // Frame is one pgoutput message as the receiving side sees it.
@@ -57,6 +64,8 @@ type Frame struct {
 	// can stage a streamed message without copying it (Body is then Type
 	// followed by Rest, not contiguous in the input).
 	Type, Rest []byte
+	// Prefix is a KindMessage's prefix.
+	Prefix string
 }
 
 // ReadFrame reads the framing of one pgoutput message. inStream says
@@ -90,10 +99,35 @@ func ReadFrame(data []byte, inStream, inTxn bool) (Frame, error) {
 	}
 	if !inTxn {
 		// Only non-transactional logical messages arrive outside a
-		// transaction; they carry no rows.
-		return Frame{Kind: KindSkip}, nil
+		// transaction.
+		if data[0] != 'M' {
+			return Frame{Kind: KindSkip}, nil
+		}
+		return readMessage(data)
 	}
 	return Frame{Kind: KindData, Body: data, Type: data[0:1], Rest: data[1:]}, nil
+}
+
+// readMessage reads a non-transactional logical message: flags (1 byte),
+// LSN (8), prefix (NUL-terminated), content length (4) and content.
+func readMessage(data []byte) (Frame, error) {
+	b := data[1:]
+	if len(b) < 9 {
+		return Frame{}, fmt.Errorf("logical message too short: %d bytes", len(data))
+	}
+	lsn := pglogrepl.LSN(binary.BigEndian.Uint64(b[1:9]))
+	b = b[9:]
+	nul := bytes.IndexByte(b, 0)
+	if nul < 0 || len(b) < nul+5 {
+		return Frame{}, errors.New("logical message: prefix or length cut short")
+	}
+	prefix := string(b[:nul])
+	n := binary.BigEndian.Uint32(b[nul+1 : nul+5])
+	content := b[nul+5:]
+	if uint64(len(content)) != uint64(n) {
+		return Frame{}, fmt.Errorf("logical message %q: %d content bytes, length says %d", prefix, len(content), n)
+	}
+	return Frame{Kind: KindMessage, End: lsn, Prefix: prefix, Body: content}, nil
 }
 
 // streamControl reads Stream Start, Stop, Commit and Abort.

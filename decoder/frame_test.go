@@ -31,7 +31,7 @@ func TestReadFrame(t *testing.T) {
 		{name: "row in a transaction", msg: ins, inTxn: true, kind: decoder.KindData, body: ins},
 		{name: "relation in a transaction", msg: usersRel(), inTxn: true, kind: decoder.KindData, body: usersRel()},
 		{name: "origin", msg: originMsg(1, "o"), inTxn: true, kind: decoder.KindSkip},
-		{name: "message outside a transaction", msg: logicalMsg(false, 1, "p", []byte("x")), kind: decoder.KindSkip},
+		{name: "message outside a transaction", msg: logicalMsg(false, 0x1F0, "p", []byte("x")), kind: decoder.KindMessage, end: 0x1F0, body: []byte("x")},
 		{name: "empty", msg: nil, kind: decoder.KindSkip},
 		{name: "stream start", msg: wire{'S'}.int32(77).byte1(1).done(), kind: decoder.KindStreamStart, xid: 77},
 		{name: "stream stop", msg: []byte{'E'}, inStream: true, kind: decoder.KindStreamStop},
@@ -49,6 +49,9 @@ func TestReadFrame(t *testing.T) {
 			if f.Kind != tc.kind || f.Xid != tc.xid || f.SubXid != tc.subXid || f.End != tc.end {
 				t.Errorf("frame %+v, want kind %d xid %d subxid %d end %s", f, tc.kind, tc.xid, tc.subXid, tc.end)
 			}
+			if tc.kind == decoder.KindMessage && (f.Prefix != "p" || !bytes.Equal(f.Body, tc.body)) {
+				t.Errorf("message prefix %q body %q, want %q %q", f.Prefix, f.Body, "p", tc.body)
+			}
 			if tc.kind != decoder.KindData {
 				return
 			}
@@ -60,8 +63,9 @@ func TestReadFrame(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range [][]byte{{'C', 0}, {'S', 0}, {'I', 0, 0}} {
-		if _, err := decoder.ReadFrame(bad, bad[0] == 'I', true); err == nil {
+	msg := logicalMsg(false, 0x1F0, "p", []byte("xy"))
+	for _, bad := range [][]byte{{'C', 0}, {'S', 0}, {'I', 0, 0}, msg[:8], msg[:13], msg[:len(msg)-1]} {
+		if _, err := decoder.ReadFrame(bad, bad[0] == 'I', bad[0] != 'M'); err == nil {
 			t.Errorf("ReadFrame(%x): no error for a cut message", bad)
 		}
 	}

@@ -50,8 +50,36 @@ type State struct {
 	// dropped and created again under the same name, or acknowledged by
 	// another consumer) has skipped changes this destination never got.
 	// Zero in states written before the check existed.
-	AckLimit  pglogrepl.LSN `json:"ack_limit_lsn,omitempty"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	AckLimit pglogrepl.LSN `json:"ack_limit_lsn,omitempty"`
+	// Reloads are the reloads begun and not yet finished, as far as the
+	// checkpoint covers them (docs/reload.md).
+	Reloads   []Reload  `json:"reloads,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Reload is the progress of one table's reload, saved with the checkpoint
+// so that a restart goes on from the last chunk the checkpoint covers.
+type Reload struct {
+	// ID names the reload in its watermarks and logs: the request's name
+	// and the table's place in it.
+	ID     string `json:"id"`
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	// Keyed: read in chunks by key, each in its own snapshot; otherwise
+	// the whole table in one snapshot, started over after a restart.
+	Keyed bool `json:"keyed"`
+	// Cut is the reload's cut (_cdc_reload of its rows); zero until its
+	// start watermark is written.
+	Cut pglogrepl.LSN `json:"cut_lsn,omitempty"`
+	// LastKey is the key of the last row of the last chunk done (text of
+	// each key column); nil before the first. Keyed reloads only.
+	LastKey []string `json:"last_key,omitempty"`
+	// Rows and Chunks count what is done.
+	Rows   int64 `json:"rows"`
+	Chunks int   `json:"chunks"`
+	// Finished is set once every chunk is done: only the marker is left.
+	Finished  bool      `json:"finished,omitempty"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Store reads and writes state objects in a destination.

@@ -72,6 +72,11 @@ type Config struct {
 	MaxFileSize       int64
 	TempDir           string
 	ArraysAsText      bool
+	// ReloadChunkSize is the bytes of values a reload's chunk aims at (0:
+	// DefaultReloadChunkSize); ReloadRate caps the bytes per second a
+	// reload reads (0: no cap), so it cannot starve the stream.
+	ReloadChunkSize int64
+	ReloadRate      int64
 }
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
@@ -125,6 +130,12 @@ func (c *Config) Validate() error {
 	}
 	if err := pqfile.ValidCompression(c.Compression); err != nil {
 		return fmt.Errorf("invalid --compression: %w", err)
+	}
+	if c.ReloadChunkSize < 0 {
+		return fmt.Errorf("invalid --reload-chunk-size %d: must be positive", c.ReloadChunkSize)
+	}
+	if c.ReloadRate < 0 {
+		return fmt.Errorf("invalid --reload-rate %d: use 0 for no limit or a positive number of bytes per second", c.ReloadRate)
 	}
 	for _, t := range c.Tables {
 		if strings.TrimSpace(t) == "" {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -52,6 +53,9 @@ func newReceiver(cfg Config, repl *pgconn.PgConn, h *handoff, log *slog.Logger) 
 // committed is a transaction received in full, handed from the receiver to
 // the writer.
 type committed struct {
+	// message, when set, is a reload watermark at end instead of a
+	// transaction (spool is nil).
+	message  []byte
 	spool    *spool
 	mem      int64           // bytes of memory the spool holds
 	streamed bool            // spool records carry the (sub)transaction id
@@ -261,6 +265,11 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 			logkey.AbortedSubtransactions, len(st.aborted), logkey.LSN, f.End)
 		r.cfg.Metrics.streamedTxns.Inc()
 		return r.hand(ctx, &committed{spool: st.spool, streamed: true, aborted: st.aborted, end: f.End, at: f.CommitTime})
+	case decoder.KindMessage:
+		if f.Prefix != reloadPrefix {
+			return nil
+		}
+		return r.hand(ctx, &committed{message: bytes.Clone(f.Body), end: f.End, at: time.Now()})
 	case decoder.KindData:
 		if !r.inStream {
 			return r.spool.add(f.Body)
@@ -279,7 +288,9 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 // hand passes a committed transaction to the writer. While the queue is
 // full it waits for the writer, keeping the walsender informed.
 func (r *receiver) hand(ctx context.Context, c *committed) error {
-	c.mem = int64(cap(c.spool.mem))
+	if c.spool != nil {
+		c.mem = int64(cap(c.spool.mem))
+	}
 	var tick *time.Ticker
 	defer func() {
 		if tick != nil {

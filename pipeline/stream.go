@@ -143,6 +143,7 @@ type stream struct {
 	rcv  *receiver
 	wr   *writer
 	up   *uploader
+	re   *reloadEngine
 }
 
 func newStream(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store, states *lsnstore.Store, st lsnstore.State, log *slog.Logger) *stream {
@@ -150,7 +151,11 @@ func newStream(cfg Config, conn *pgx.Conn, repl *pgconn.PgConn, store sink.Store
 	s := &stream{cfg: cfg, repl: repl, log: log, h: h}
 	s.rcv = newReceiver(cfg, repl, h, log)
 	s.wr = newWriter(cfg, conn, store, states, st.Checkpoint, h, log)
+	s.wr.initReloads(st.Reloads)
+	shared := newReloadShared()
+	s.wr.reloadShared = shared
 	s.up = &uploader{cfg: cfg, store: store, states: states, state: st, h: h, log: log}
+	s.re = newReloadEngine(cfg, store, h, shared, st.Reloads, log)
 	return s
 }
 
@@ -177,6 +182,7 @@ func (s *stream) run(ctx, stop context.Context) error {
 		defer close(s.h.txns)
 		return s.rcv.run(gctx, stop)
 	})
+	g.Go(func() error { return s.re.run(gctx, stop) })
 	err = g.Wait()
 	// Every stage has returned: what is left of their temporary files
 	// (a failed stream's partial transactions, open and unsent files) is

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pglogrepl"
+
 	"github.com/cdc2s3/cdc2s3/decoder"
 	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
@@ -44,27 +46,47 @@ type openFile struct {
 	f           *os.File
 	w           *pqfile.Writer
 	first, last sink.Pos
+	// reload: the file has the _cdc_reload column and holds a reload's L
+	// rows only. A table's files never overlap in position, so that the
+	// restart rule (the highest last position of a folder) holds: rows of
+	// the other kind seal the file first.
+	reload bool
 }
 
+// writeRow appends a change to its table's open file.
 func (w *writer) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) error {
+	return w.write(t, pqfile.Meta{Op: row.Op, CommitTime: ts, LSN: pos.LSN, Seq: pos.Seq, Unchanged: row.Unchanged}, row.Values)
+}
+
+// writeReloadRow appends a reload's row (Op L) of cut to its table's open
+// file.
+func (w *writer) writeReloadRow(t *table, pos sink.Pos, ts int64, op byte, cut pglogrepl.LSN, vals [][]byte) error {
+	return w.write(t, pqfile.Meta{Op: op, CommitTime: ts, LSN: pos.LSN, Seq: pos.Seq, Reload: cut}, vals)
+}
+
+func (w *writer) write(t *table, m pqfile.Meta, vals [][]byte) error {
+	reload := m.Reload != 0
+	if t.open != nil && t.open.reload != reload {
+		if err := w.seal(t); err != nil {
+			return err
+		}
+	}
+	pos := sink.Pos{LSN: m.LSN, Seq: m.Seq}
 	if t.open == nil {
 		f, err := os.CreateTemp(w.cfg.TempDir, "cdc2s3-cdc-*.parquet")
 		if err != nil {
 			return fmt.Errorf("temp file: %w", err)
 		}
-		w, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: w.cfg.Compression})
+		w, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: w.cfg.Compression, Reload: reload})
 		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return err
 		}
-		t.open = &openFile{f: f, w: w, first: pos}
+		t.open = &openFile{f: f, w: w, first: pos, reload: reload}
 	}
 	before := t.open.w.Stats().Bytes
-	err := t.open.w.Write(pqfile.Meta{
-		Op: row.Op, CommitTime: ts, LSN: pos.LSN, Seq: pos.Seq, Unchanged: row.Unchanged,
-	}, row.Values)
-	if err != nil {
+	if err := t.open.w.Write(m, vals); err != nil {
 		return err
 	}
 	t.open.last = pos
@@ -73,15 +95,16 @@ func (w *writer) writeRow(t *table, pos sink.Pos, ts int64, row decoder.Row) err
 	if t.opCounts == [len(countedOps)]int64{} && t.valueBytes == 0 {
 		w.counting = append(w.counting, t)
 	}
-	if i := strings.IndexByte(countedOps, row.Op); i >= 0 {
+	if i := strings.IndexByte(countedOps, m.Op); i >= 0 {
 		t.opCounts[i]++
 	}
 	t.valueBytes += n
 	return nil
 }
 
-// countedOps are the row operations, in the order of table.opCounts.
-const countedOps = "IUDT"
+// countedOps are the row operations, in the order of table.opCounts: the
+// changes, and a reload's rows and markers.
+const countedOps = "IUDTLR"
 
 // publishCounts adds the changes and bytes written since the last call to
 // the metrics.
@@ -264,7 +287,9 @@ func (w *writer) seal(t *table) error {
 	w.sealed = append(w.sealed, sealedFile{
 		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,
 	})
-	t.done = o.last
+	if t.done.Less(o.last) {
+		t.done = o.last
+	}
 	return nil
 }
 

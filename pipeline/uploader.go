@@ -77,6 +77,7 @@ func (u *uploader) upload(ctx context.Context, b *batch) error {
 		st := u.state
 		st.Checkpoint = b.ack
 		st.AckLimit = max(st.AckLimit, b.ack)
+		st.Reloads = b.reloads
 		if err := u.save(ctx, st); err != nil {
 			return err
 		}

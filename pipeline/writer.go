@@ -44,14 +44,25 @@ type writer struct {
 	handed       pglogrepl.LSN // ack LSN of the last batch handed to the uploader
 	// lastHeartbeat is when the heartbeat was last written.
 	lastHeartbeat time.Time
+
+	// Reloads (reloadrows.go): each running one's progress by id, those
+	// with a chunk window open by table label, and what the reload engine
+	// shares with the writer (nil: no engine).
+	reloads      map[string]*reloadRun
+	windows      map[string]*reloadRun
+	reloadShared *reloadShared
+	// flushNow asks for a flush at once (a reload's start or marker).
+	flushNow bool
 }
 
 func newWriter(cfg Config, conn *pgx.Conn, store sink.Store, states *lsnstore.Store, checkpoint pglogrepl.LSN, h *handoff, log *slog.Logger) *writer {
 	w := &writer{
 		cfg: cfg, conn: conn, store: store, states: states, h: h, log: log,
-		dec:    decoder.New(),
-		tables: map[string]*table{},
+		dec:     decoder.New(),
+		tables:  map[string]*table{},
+		windows: map[string]*reloadRun{},
 	}
+	w.initReloads(nil)
 	if conn != nil {
 		w.resolver = source.NewResolver(conn)
 		w.resolver.ArraysAsText = cfg.ArraysAsText
@@ -75,6 +86,7 @@ type batch struct {
 	files     []sealedFile
 	histories []*lsnstore.History
 	ack       pglogrepl.LSN
+	reloads   []lsnstore.Reload // the reloads' progress as of ack
 }
 
 // run is the writing loop: it writes each committed transaction, flushes
@@ -104,7 +116,12 @@ func (w *writer) run(ctx context.Context) error {
 				w.log.Info("stopping: flushing open files")
 				return w.flush(ctx)
 			}
-			err := w.commit(ctx, c.each, c.end, c.at)
+			var err error
+			if c.message != nil {
+				err = w.watermark(ctx, c.message, c.end)
+			} else {
+				err = w.commit(ctx, c.each, c.end, c.at)
+			}
 			w.release(c)
 			if err != nil {
 				return err
@@ -166,11 +183,13 @@ func (w *writer) publish() bool {
 // release empties a written transaction's spool, gives it back for reuse
 // if there is room, and tells the receiver.
 func (w *writer) release(c *committed) {
-	c.spool.reset()
-	w.h.queued.Add(-c.mem)
-	select {
-	case w.h.free <- c.spool:
-	default:
+	if c.spool != nil {
+		c.spool.reset()
+		w.h.queued.Add(-c.mem)
+		select {
+		case w.h.free <- c.spool:
+		default:
+		}
 	}
 	select {
 	case w.h.released <- struct{}{}:
@@ -209,6 +228,9 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 			}
 			if err := w.writeRow(t, pos, ts, row); err != nil {
 				return fmt.Errorf("%s.%s: %w", t.schema, t.name, err)
+			}
+			if len(w.windows) > 0 {
+				w.recordWindow(t, end, row)
 			}
 		}
 		return nil
@@ -269,9 +291,10 @@ func (w *writer) hasPending() bool {
 	return false
 }
 
-// flushDue reports whether FlushSize or FlushInterval is reached.
+// flushDue reports whether FlushSize or FlushInterval is reached, or a
+// flush is asked for.
 func (w *writer) flushDue() bool {
-	if w.pendingBytes >= w.cfg.FlushSize {
+	if w.pendingBytes >= w.cfg.FlushSize || w.flushNow {
 		return true
 	}
 	return time.Since(w.lastFlush) >= w.cfg.FlushInterval && w.hasPending()
@@ -295,10 +318,11 @@ func (w *writer) caughtUpFlushDue() bool {
 // for room (the receiver keeps the walsender informed meanwhile).
 func (w *writer) flush(ctx context.Context) error {
 	w.lastFlush = time.Now()
+	w.flushNow = false
 	if !w.hasPending() {
 		return nil
 	}
-	b := &batch{ack: w.lastCommit}
+	b := &batch{ack: w.lastCommit, reloads: w.reloadList()}
 	for _, t := range w.tables {
 		if err := w.seal(t); err != nil {
 			return err

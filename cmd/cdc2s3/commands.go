@@ -78,6 +78,8 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
 			&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
+			&cli.StringFlag{Name: "reload-chunk-size", Value: "32MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
+			&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
 		Action: func(c *cli.Context) error {
@@ -148,7 +150,19 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 	if err != nil {
 		return pipeline.Config{}, fmt.Errorf("invalid --snapshot-chunk-size: %w", err)
 	}
+	reloadChunk, err := parseSize(c.String("reload-chunk-size"))
+	if err != nil {
+		return pipeline.Config{}, fmt.Errorf("invalid --reload-chunk-size: %w", err)
+	}
+	var reloadRate int64
+	if r := c.String("reload-rate"); r != "0" && r != "" {
+		if reloadRate, err = parseSize(r); err != nil {
+			return pipeline.Config{}, fmt.Errorf("invalid --reload-rate: %w (or 0 for no cap)", err)
+		}
+	}
 	return pipeline.Config{
+		ReloadChunkSize:      reloadChunk,
+		ReloadRate:           reloadRate,
 		Source:               c.String("source"),
 		Slot:                 c.String("slot"),
 		Publication:          c.String("publication"),
@@ -168,6 +182,37 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 		TempDir:              c.String("temp-dir"),
 		ArraysAsText:         c.Bool("arrays-as-text"),
 	}, nil
+}
+
+func reloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reload",
+		Usage: "ask the running daemon to reload tables from the source into the same destination, while it streams (docs/reload.md)",
+		Description: "Writes a request object under _cdc2s3/reload/requests/ in the destination; the daemon that holds the\n" +
+			"destination picks it up within seconds and reloads each table in chunks. Progress: cdc2s3 status and the daemon's logs.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
+			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
+			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list of the tables to reload (required)", EnvVars: env("TABLES")},
+		},
+		Action: func(c *cli.Context) error {
+			tables := splitList(c.String("tables"))
+			if len(tables) == 0 {
+				return cli.Exit("no tables: name the tables to reload with --tables schema.table,...", 2)
+			}
+			store, err := openDest(c)
+			if err != nil {
+				return err
+			}
+			key, err := pipeline.PutReloadRequest(c.Context, store, tables)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "reload requested: %s (%s)\nthe daemon holding %s picks it up within seconds; follow it with cdc2s3 status\n",
+				strings.Join(tables, ", "), key, store)
+			return nil
+		},
+	}
 }
 
 func snapshotCommand() *cli.Command {

@@ -66,6 +66,7 @@ func newApp(stop context.Context) *cli.App {
 		Commands: []*cli.Command{
 			runCommand(stop),
 			snapshotCommand(),
+			reloadCommand(),
 			generateCommand(stop),
 			inspectCommand(),
 			checkCommand(),

@@ -75,6 +75,10 @@ type stateStatus struct {
 	CheckpointLSN string    `json:"checkpoint_lsn"`
 	AckLimitLSN   string    `json:"ack_limit_lsn,omitempty"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// Reloads are the reloads running, as far as the checkpoint covers
+	// them; ReloadRequests the requests not yet picked up.
+	Reloads        []lsnstore.Reload `json:"reloads,omitempty"`
+	ReloadRequests []string          `json:"reload_requests,omitempty"`
 }
 
 type leaseStatus struct {
@@ -197,6 +201,14 @@ func destinationStatus(c *cli.Context, raw string) (*destStatus, []tableStatus, 
 			Slot: st.Slot, Publication: st.Publication, SnapshotDone: st.SnapshotDone,
 			SnapshotLSN: st.SnapshotLSN.String(), SnapshotTime: st.SnapshotTime,
 			CheckpointLSN: st.Checkpoint.String(), UpdatedAt: st.UpdatedAt, AckLimitLSN: lsnOrEmpty(st.AckLimit),
+			Reloads: st.Reloads,
+		}
+		reqs, err := store.List(c.Context, pipeline.ReloadRequestPrefix)
+		if err != nil {
+			return nil, nil, st, false, fmt.Errorf("list %s: %w", store, err)
+		}
+		for _, o := range reqs {
+			ds.State.ReloadRequests = append(ds.State.ReloadRequests, o.Key)
 		}
 	}
 	if rec, err := lsnstore.ReadLease(c.Context, store); err != nil {
@@ -317,6 +329,12 @@ func printStatus(out io.Writer, rep statusReport, now time.Time) {
 			fmt.Fprintf(out, "destination %s: slot %s, publication %s, %s (snapshot %s at %s)\n",
 				d.URL, st.Slot, st.Publication, load, st.SnapshotLSN, st.SnapshotTime.UTC().Format("2006-01-02 15:04:05Z"))
 			fmt.Fprintf(out, "  checkpoint %s, updated %s\n", st.CheckpointLSN, ago(st.UpdatedAt))
+			for _, r := range st.Reloads {
+				fmt.Fprintf(out, "  reload of %s.%s running since %s: %d rows in %d chunks\n", r.Schema, r.Table, ago(r.StartedAt), r.Rows, r.Chunks)
+			}
+			for _, k := range st.ReloadRequests {
+				fmt.Fprintf(out, "  reload request %s waiting for the daemon\n", k)
+			}
 		} else {
 			fmt.Fprintf(out, "destination %s: no cdc2s3 state\n", d.URL)
 		}

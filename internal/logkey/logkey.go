@@ -48,6 +48,8 @@ const (
 	Relation               = "relation"                // a partition or inheritance child a chunk reads
 	Relations              = "relations"               // a number of such relations
 	Blocks                 = "blocks"                  // a chunk's block range
+	Reload                 = "reload"                  // a reload's id (docs/reload.md)
+	Request                = "request"                 // a reload request's object key
 	Workers                = "workers"                 // a number of parallel workers
 	Pct                    = "pct"                     // a percentage done
 	Of                     = "of"                      // a total, beside a count done

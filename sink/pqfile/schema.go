@@ -19,9 +19,13 @@ const (
 	ColLSN       = "_cdc_lsn"
 	ColSeq       = "_cdc_seq"
 	ColUnchanged = "_cdc_unchanged"
+	// ColReload is the cut LSN of the reload a row belongs to (Op L and
+	// R), in files written with Options.Reload only (docs/reload.md).
+	ColReload = "_cdc_reload"
 )
 
-// metaColumns is the number of metadata columns before the table's own.
+// metaColumns is the number of metadata columns before the table's own,
+// in a file without the reload column.
 const metaColumns = 5
 
 // orderedGroup is a Parquet group whose fields keep the order they were
@@ -100,13 +104,17 @@ func columnNode(t Type) parquet.Node {
 }
 
 // buildSchema returns the file schema: metadata columns, then cols.
-func buildSchema(cols []Column) (*parquet.Schema, []parquet.WriterOption) {
+// With reload, the optional INT64 _cdc_reload follows _cdc_unchanged.
+func buildSchema(cols []Column, reload bool) (*parquet.Schema, []parquet.WriterOption) {
 	fields := []parquet.Field{
 		namedField{parquet.Encoded(parquet.String(), &parquet.RLEDictionary), ColOp},
 		namedField{parquet.TimestampAdjusted(parquet.Microsecond, true), ColCommitTS},
 		namedField{parquet.Int(64), ColLSN},
 		namedField{parquet.Int(64), ColSeq},
 		namedField{parquet.Optional(parquet.List(parquet.String())), ColUnchanged},
+	}
+	if reload {
+		fields = append(fields, namedField{parquet.Optional(parquet.Int(64)), ColReload})
 	}
 	var opts []parquet.WriterOption
 	for _, c := range cols {

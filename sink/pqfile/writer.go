@@ -28,15 +28,21 @@ const DefaultRowGroupBytes = 64 << 20
 type Options struct {
 	Compression   string // zstd (default), snappy or none
 	RowGroupBytes int64  // default DefaultRowGroupBytes
+	// Reload adds the _cdc_reload column, for the rows of a reload (Op L
+	// and R, docs/reload.md).
+	Reload bool
 }
 
 // Meta is the metadata of one row (contract §2).
 type Meta struct {
-	Op         byte          // 'I', 'U', 'D' or 'T'
+	Op         byte          // 'I', 'U', 'D', 'T', or a reload's 'L' and 'R'
 	CommitTime int64         // microseconds since the Unix epoch, UTC
 	LSN        pglogrepl.LSN // end LSN of the transaction's commit record
 	Seq        uint64        // position of the row among its transaction's rows
 	Unchanged  []string      // names of unchanged TOASTed columns, NULL in this row
+	// Reload is the reload's cut (_cdc_reload), written only by a Writer
+	// with Options.Reload; 0 is NULL.
+	Reload pglogrepl.LSN
 }
 
 // Stats counts what a Writer wrote and what it had to adapt.
@@ -62,6 +68,7 @@ type Stats struct {
 // one table uses up to two cores. A Writer is not safe for concurrent use.
 type Writer struct {
 	cols      []Column
+	meta      int // metadata columns before the table's own
 	pw        *parquet.Writer
 	cur       *batch // rows being added
 	spare     *batch // the other batch, when not in flight
@@ -113,7 +120,11 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema, opts := buildSchema(cols)
+	schema, opts := buildSchema(cols, o.Reload)
+	meta := metaColumns
+	if o.Reload {
+		meta++
+	}
 	opts = append(opts,
 		schema,
 		parquet.Compression(codec),
@@ -128,11 +139,12 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	}
 	return &Writer{
 		cols:     cols,
+		meta:     meta,
 		pw:       parquet.NewWriter(out, opts...),
-		cur:      newBatch(metaColumns + len(cols)),
-		spare:    newBatch(metaColumns + len(cols)),
+		cur:      newBatch(meta + len(cols)),
+		spare:    newBatch(meta + len(cols)),
 		done:     make(chan error, 1),
-		mark:     make([]int, metaColumns+len(cols)),
+		mark:     make([]int, meta+len(cols)),
 		groupMax: o.RowGroupBytes,
 		stats:    Stats{Nulled: map[string]int64{}, Flattened: map[string]int64{}},
 	}, nil
@@ -188,10 +200,17 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
 		}
 	}
+	if w.meta > metaColumns {
+		if m.Reload == 0 {
+			b.vals[5] = append(b.vals[5], level(parquet.NullValue(), 0, 0, 5))
+		} else {
+			b.vals[5] = append(b.vals[5], level(parquet.Int64Value(int64(m.Reload)), 0, 1, 5))
+		}
+	}
 	var n int64
 	big := false
 	for i, c := range w.cols {
-		col := metaColumns + i
+		col := w.meta + i
 		v := vals[i]
 		n += int64(len(v))
 		big = big || len(v) >= bigValue

@@ -1,5 +1,6 @@
 // merge.mjs computes the current state of one cdc2s3 table folder by the
-// merge rule of the output contract (section 4), independently of the
+// merge rule of the output contract (section 6 of docs/output-format.md,
+// version 2 with reloads: docs/reload.md section 2), independently of the
 // cdc2s3 writer. The Parquet files are decoded by DuckDB only.
 //
 // Request (JSON on stdin):
@@ -365,20 +366,29 @@ async function main() {
   }
   const hasUnchanged = present.has('_cdc_unchanged');
 
-  const ops = await conn.runAndReadAll(`SELECT DISTINCT Op FROM ${source} WHERE Op IS NULL OR Op NOT IN ('I', 'U', 'D', 'T')`);
+  const hasReload = present.has('_cdc_reload');
+  const ops = await conn.runAndReadAll(`SELECT DISTINCT Op FROM ${source} WHERE Op IS NULL OR Op NOT IN ('I', 'U', 'D', 'T', 'L', 'R')`);
   if (ops.getRows().length > 0) fail(`${dir}: unexpected Op values ${JSON.stringify(ops.getRows().map((r) => r[0]))}`);
+  const reloadRows = await conn.runAndReadAll(`SELECT count(*) FROM ${source} WHERE Op IN ('L', 'R')`);
+  if (Number(reloadRows.getRows()[0][0]) > 0 && !hasReload) fail(`${dir}: L or R rows without a _cdc_reload column`);
 
   // A column that no file has yet reads as NULL.
   const expr = (c) => (present.has(c.name.toLowerCase()) ? ident(c.name) : 'NULL');
 
-  // The contract's rule, verbatim: the latest T row cuts history; T rows
-  // themselves are not data.
+  // The contract's rule, version 2 (docs/reload.md section 2): the cut is
+  // the latest of each T row's position and each R row's (_cdc_reload, ∞);
+  // T and R rows are not data; an L row counts only once an R row of its
+  // reload exists.
+  const reload = hasReload ? '_cdc_reload' : 'CAST(NULL AS BIGINT)';
   const live = `
-    rows AS (SELECT * FROM ${source}),
-    cut AS (SELECT _cdc_lsn AS tl, _cdc_seq AS ts FROM rows WHERE Op = 'T'
-            ORDER BY tl DESC, ts DESC LIMIT 1),
+    rows AS (SELECT *, ${reload} AS _rl FROM ${source}),
+    done AS (SELECT DISTINCT _rl AS id FROM rows WHERE Op = 'R'),
+    cut AS (SELECT CASE Op WHEN 'T' THEN _cdc_lsn ELSE _rl END AS tl,
+                   CASE Op WHEN 'T' THEN _cdc_seq ELSE 9223372036854775807 END AS ts
+            FROM rows WHERE Op IN ('T', 'R') ORDER BY tl DESC, ts DESC LIMIT 1),
     live AS (SELECT r.* FROM rows r LEFT JOIN cut ON true
-             WHERE r.Op <> 'T'
+             WHERE r.Op NOT IN ('T', 'R')
+               AND (r.Op <> 'L' OR r._rl IN (SELECT id FROM done))
                AND (cut.tl IS NULL OR r._cdc_lsn > cut.tl OR (r._cdc_lsn = cut.tl AND r._cdc_seq > cut.ts))),
     src AS (SELECT Op, _cdc_lsn, _cdc_seq,
                    ${hasUnchanged ? '_cdc_unchanged' : 'CAST(NULL AS VARCHAR[])'} AS u,
@@ -418,10 +428,12 @@ async function main() {
     });
   } else {
     // No key: a multiset replayed in commit order. I adds its row, D removes
-    // one equal row (U does not occur: updates are written as D + I).
+    // one equal row (U does not occur: updates are written as D + I). The
+    // L rows of a completed reload are the state at its cut, which is
+    // below every live I and D row: they come first.
     const sql = `WITH ${live}
       SELECT ${['Op', '_cdc_lsn', '_cdc_seq', 'len(coalesce(u, [])) AS nu', ...columns.map((_, i) => `c${i}`)].join(', ')}
-      FROM src ORDER BY _cdc_lsn, _cdc_seq`;
+      FROM src ORDER BY Op <> 'L', _cdc_lsn, _cdc_seq`;
     const res = await conn.runAndReadAll(sql);
     const bag = new Map();
     for (const r of res.getRows()) {
@@ -431,7 +443,7 @@ async function main() {
       const row = columns.map((c, i) => (before(lsn, BigInt(seq), i) ? added[i].missing : canon(c, r[i + 4])));
       const k = JSON.stringify(row);
       const e = bag.get(k);
-      if (op === 'I') {
+      if (op === 'I' || op === 'L') {
         if (e) e.n++;
         else bag.set(k, { row, n: 1 });
       } else if (op === 'D') {

@@ -1,0 +1,558 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink"
+	"github.com/cdc2s3/cdc2s3/source"
+)
+
+// The reload engine (docs/reload.md): it picks up reload requests from the
+// destination, writes the watermarks into the WAL and reads each chunk in
+// the snapshot of a temporary slot; the writer (reloadrows.go) meets the
+// chunks with the stream at the watermarks. It runs beside the stream's
+// three stages and shares with them only the reloadShared registry and the
+// durable LSN.
+
+// ReloadRequestPrefix is the folder of reload requests in a destination:
+// one object per request, `{"tables": ["schema.table", ...]}`, picked up by
+// the daemon and deleted once every table's reload has begun.
+const ReloadRequestPrefix = sink.StatePrefix + "reload/requests/"
+
+// ReloadRequest is the content of a request object.
+type ReloadRequest struct {
+	Tables      []string  `json:"tables"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// PutReloadRequest writes a request to reload tables into the destination,
+// for the daemon to pick up, and returns its key.
+func PutReloadRequest(ctx context.Context, store sink.Store, tables []string) (string, error) {
+	if len(tables) == 0 {
+		return "", errors.New("no tables to reload: name them with --tables schema.table,...")
+	}
+	now := time.Now().UTC()
+	b, err := json.Marshal(ReloadRequest{Tables: tables, RequestedAt: now})
+	if err != nil {
+		return "", err
+	}
+	key := ReloadRequestPrefix + now.Format("20060102T150405.000000Z") + "-" + randomHex(4) + ".json"
+	if err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return "", fmt.Errorf("write reload request: %w", err)
+	}
+	return key, nil
+}
+
+// Defaults of the reload engine.
+const (
+	// DefaultReloadChunkSize is the size a keyed reload's chunk aims at,
+	// in bytes of values read.
+	DefaultReloadChunkSize = 32 << 20
+	// reloadPoll is how often the destination is checked for requests.
+	reloadPoll = 2 * time.Second
+	// reloadFirstChunkRows is the first chunk's row limit, before the
+	// rows' size is known.
+	reloadFirstChunkRows = 1000
+	maxReloadChunkRows   = 1 << 20
+	reloadRetryDelay     = 10 * time.Second
+)
+
+// reloadEngine runs the reloads of one stream session, one table at a
+// time.
+type reloadEngine struct {
+	cfg    Config
+	store  sink.Store
+	log    *slog.Logger
+	h      *handoff
+	shared *reloadShared
+	runID  string // this session's run
+	// todo holds the reloads to do, in order; the saved state's first.
+	todo  []lsnstore.Reload
+	conn  *pgx.Conn // watermarks and catalog
+	read  *pgx.Conn // chunk reads
+	slots int       // temporary slots created, for their names
+}
+
+func newReloadEngine(cfg Config, store sink.Store, h *handoff, shared *reloadShared, saved []lsnstore.Reload, log *slog.Logger) *reloadEngine {
+	return &reloadEngine{cfg: cfg, store: store, h: h, shared: shared, todo: slices.Clone(saved), runID: randomHex(6), log: log}
+}
+
+// run does the reloads until stop or ctx is done. A failure of one reload
+// is logged and the reload tried again later: a reload never stops the
+// stream.
+func (e *reloadEngine) run(ctx, stop context.Context) error {
+	ctx, cancel := mergeDone(ctx, stop)
+	defer cancel()
+	defer e.close()
+	for ctx.Err() == nil {
+		if err := e.pickUp(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("reload requests", logkey.Error, err)
+		}
+		if len(e.todo) == 0 {
+			sleep(ctx, reloadPoll)
+			continue
+		}
+		r := e.todo[0]
+		if err := e.reload(ctx, &r); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			e.log.Error("reload failed; trying again", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Error, err, logkey.Delay, reloadRetryDelay)
+			e.close()
+			sleep(ctx, reloadRetryDelay)
+			continue
+		}
+		e.todo = e.todo[1:]
+	}
+	return nil
+}
+
+func (e *reloadEngine) close() {
+	for _, c := range []*pgx.Conn{e.conn, e.read} {
+		if c != nil {
+			c.Close(context.Background())
+		}
+	}
+	e.conn, e.read = nil, nil
+}
+
+// connect opens the engine's connections when they are not open.
+func (e *reloadEngine) connect(ctx context.Context) error {
+	var err error
+	if e.conn == nil {
+		if e.conn, err = source.Connect(ctx, e.cfg.Source); err != nil {
+			return err
+		}
+	}
+	if e.read == nil {
+		if e.read, err = source.Connect(ctx, e.cfg.Source); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickUp reads the requests in the destination: each table becomes a
+// reload, begun with a start watermark; the request is deleted once every
+// start is in the saved state (so a crash before then finds it again, and
+// one after finds the reloads).
+func (e *reloadEngine) pickUp(ctx context.Context) error {
+	objs, err := e.store.List(ctx, ReloadRequestPrefix)
+	if err != nil || len(objs) == 0 {
+		return err
+	}
+	if err := e.connect(ctx); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := e.request(ctx, o.Key); err != nil {
+			return fmt.Errorf("%s: %w", o.Key, err)
+		}
+	}
+	return nil
+}
+
+// request begins the reloads one request asks for.
+func (e *reloadEngine) request(ctx context.Context, key string) error {
+	var req ReloadRequest
+	if err := e.getJSON(ctx, key, &req); err != nil {
+		e.log.Error("ignoring a reload request that cannot be read: write it again with cdc2s3 reload", logkey.Request, key, logkey.Error, err)
+		return e.store.Delete(ctx, key)
+	}
+	published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSuffix(path.Base(key), ".json")
+	var last pglogrepl.LSN
+	for i, want := range req.Tables {
+		schema, table := source.SplitName(want)
+		j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == schema && t.Name == table })
+		if j < 0 {
+			e.log.Error("not reloading a table the publication does not publish: add it to the publication (or --tables) and ask again",
+				logkey.Table, schema+"."+table, logkey.Publication, e.cfg.Publication, logkey.Request, key)
+			continue
+		}
+		r := lsnstore.Reload{ID: name + "." + strconv.Itoa(i), Schema: schema, Table: table, Keyed: len(published[j].Key) > 0, StartedAt: time.Now().UTC()}
+		if slices.ContainsFunc(e.todo, func(o lsnstore.Reload) bool { return o.ID == r.ID }) {
+			continue // begun before a restart
+		}
+		e.register(r.ID)
+		lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: schema, Table: table, Keyed: r.Keyed})
+		if err != nil {
+			return err
+		}
+		if r.Keyed {
+			r.Cut = lsn
+		}
+		last = lsn
+		e.todo = append(e.todo, r)
+		e.log.Info("reload requested", logkey.Table, schema+"."+table, logkey.Reload, r.ID, logkey.Request, key)
+	}
+	if err := e.waitDurable(ctx, last); err != nil {
+		return err
+	}
+	return e.store.Delete(ctx, key)
+}
+
+// register makes id's watermarks of this session's run count.
+func (e *reloadEngine) register(id string) {
+	e.shared.mu.Lock()
+	e.shared.runs[id] = e.runID
+	e.shared.mu.Unlock()
+}
+
+// reload runs one table's reload to its end.
+func (e *reloadEngine) reload(ctx context.Context, r *lsnstore.Reload) error {
+	if err := e.connect(ctx); err != nil {
+		return err
+	}
+	e.register(r.ID)
+	published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == r.Schema && t.Name == r.Table })
+	if j < 0 {
+		// Unpublished since: the stream no longer has it either; the
+		// marker is still written, so readers see no half-done reload.
+		return fmt.Errorf("%s.%s is no longer published by %q", r.Schema, r.Table, e.cfg.Publication)
+	}
+	t := published[j]
+	start := time.Now()
+	if r.Keyed {
+		err = e.keyed(ctx, r, t)
+	} else {
+		err = e.keyless(ctx, r, t)
+	}
+	if err != nil {
+		return err
+	}
+	// The marker goes in a file sealed after every file of the reload's L
+	// rows, and files are uploaded in the order they were sealed: a
+	// reader sees the marker only once every L row is there too.
+	end, err := e.emit(ctx, watermark{ID: r.ID, Kind: markEnd})
+	if err != nil {
+		return err
+	}
+	if err := e.waitDurable(ctx, end); err != nil {
+		return err
+	}
+	e.log.Info("reload complete", logkey.Table, t.String(), logkey.Reload, r.ID, logkey.Rows, r.Rows, logkey.Chunks, r.Chunks,
+		logkey.Duration, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// keyed reads a table with a key in chunks, each in its own temporary
+// slot's snapshot between a low and a high watermark, from the last key
+// done.
+func (e *reloadEngine) keyed(ctx context.Context, r *lsnstore.Reload, t source.Table) error {
+	cols := t.Columns
+	key := make([]int, len(t.Key))
+	for i, k := range t.Key {
+		key[i] = slices.IndexFunc(cols, func(c source.Column) bool { return c.Name == k })
+		if key[i] < 0 {
+			return fmt.Errorf("%s: key column %q is not published (the publication's column list leaves it out)", t, k)
+		}
+	}
+	limit := reloadFirstChunkRows
+	for n := 1; ; n++ {
+		if _, err := e.emit(ctx, watermark{ID: r.ID, Kind: markLow, Chunk: n}); err != nil {
+			return err
+		}
+		c := &reloadChunk{cols: cols, key: key, done: make(chan struct{})}
+		var bytesRead int64
+		err := e.inSnapshot(ctx, func(consistent pglogrepl.LSN) error {
+			c.consistent = consistent
+			var err error
+			c.rows, bytesRead, err = e.readKeyed(ctx, t, key, r.LastKey, limit)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(c.rows) > 0 {
+			lastRow := c.rows[len(c.rows)-1]
+			for _, k := range key {
+				c.lastKey = append(c.lastKey, string(lastRow[k]))
+			}
+		} else {
+			c.lastKey = r.LastKey
+		}
+		h, err := e.hand(ctx, r, n, c)
+		if err != nil {
+			return err
+		}
+		r.LastKey, r.Rows, r.Chunks = c.lastKey, r.Rows+int64(len(c.rows)), r.Chunks+1
+		e.log.Info("reload chunk", logkey.Table, t.String(), logkey.Reload, r.ID, logkey.Chunk, n, logkey.Rows, len(c.rows), logkey.LSN, h)
+		if len(c.rows) < limit {
+			return nil
+		}
+		if bytesRead > 0 {
+			limit = int(min(max(int64(len(c.rows))*e.chunkSize()/bytesRead, 100), maxReloadChunkRows))
+		}
+	}
+}
+
+// keyless reads a table without a key whole, in one temporary slot's
+// snapshot whose consistent point is the cut, in batches written at a high
+// watermark each.
+func (e *reloadEngine) keyless(ctx context.Context, r *lsnstore.Reload, t source.Table) error {
+	r.Rows, r.Chunks = 0, 0
+	return e.inSnapshot(ctx, func(consistent pglogrepl.LSN) error {
+		if _, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Cut: consistent}); err != nil {
+			return err
+		}
+		r.Cut = consistent
+		q := "DECLARE reload NO SCROLL CURSOR FOR " + selectPublished(t, nil, 0)
+		if _, err := e.read.Exec(ctx, q); err != nil {
+			return fmt.Errorf("read %s: %w", t, err)
+		}
+		limit := reloadFirstChunkRows
+		for n := 1; ; n++ {
+			rows, bytesRead, err := e.query(ctx, fmt.Sprintf("FETCH %d FROM reload", limit), nil)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", t, err)
+			}
+			c := &reloadChunk{cols: t.Columns, rows: rows, consistent: consistent, done: make(chan struct{})}
+			if _, err := e.hand(ctx, r, n, c); err != nil {
+				return err
+			}
+			r.Rows, r.Chunks = r.Rows+int64(len(rows)), r.Chunks+1
+			if len(rows) < limit {
+				return nil
+			}
+			if bytesRead > 0 {
+				limit = int(min(max(int64(len(rows))*e.chunkSize()/bytesRead, 100), maxReloadChunkRows))
+			}
+		}
+	})
+}
+
+// hand gives a chunk to the writer at a high watermark and waits until the
+// writer has written it, so that one chunk at a time is held in memory.
+func (e *reloadEngine) hand(ctx context.Context, r *lsnstore.Reload, n int, c *reloadChunk) (pglogrepl.LSN, error) {
+	e.shared.mu.Lock()
+	e.shared.chunks[chunkKey(r.ID, e.runID, n)] = c
+	e.shared.mu.Unlock()
+	h, err := e.emit(ctx, watermark{ID: r.ID, Kind: markHigh, Chunk: n})
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	e.throttle(ctx, c)
+	return h, nil
+}
+
+// throttle waits as long as reading the chunk's bytes should take at
+// --reload-rate.
+func (e *reloadEngine) throttle(ctx context.Context, c *reloadChunk) {
+	if e.cfg.ReloadRate <= 0 {
+		return
+	}
+	var n int64
+	for _, row := range c.rows {
+		for _, v := range row {
+			n += int64(len(v))
+		}
+	}
+	sleep(ctx, time.Duration(float64(n)/float64(e.cfg.ReloadRate)*float64(time.Second)))
+}
+
+func (e *reloadEngine) chunkSize() int64 {
+	if e.cfg.ReloadChunkSize > 0 {
+		return e.cfg.ReloadChunkSize
+	}
+	return DefaultReloadChunkSize
+}
+
+// inSnapshot creates a temporary slot, imports its snapshot in a
+// read-only transaction on the read connection, drops the slot (the
+// transaction keeps the snapshot) and calls fn with the consistent point
+// inside the transaction.
+func (e *reloadEngine) inSnapshot(ctx context.Context, fn func(consistent pglogrepl.LSN) error) error {
+	repl, err := source.ConnectReplication(ctx, e.cfg.Source)
+	if err != nil {
+		return err
+	}
+	defer repl.Close(context.WithoutCancel(ctx))
+	e.slots++
+	slot, err := source.CreateTempSlot(ctx, repl, fmt.Sprintf("cdc2s3_reload_%s_%d", e.runID, e.slots))
+	if err != nil {
+		return err
+	}
+	tx, err := e.read.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+slot.Snapshot+"'"); err != nil {
+		return fmt.Errorf("import the reload snapshot: %w", err)
+	}
+	// The transaction holds the snapshot now; the slot would only hold
+	// back WAL.
+	repl.Close(ctx)
+	if err := fn(slot.ConsistentPoint); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// readKeyed reads up to limit rows after the key after (nil: from the
+// start), in key order.
+func (e *reloadEngine) readKeyed(ctx context.Context, t source.Table, key []int, after []string, limit int) ([][][]byte, int64, error) {
+	var args []any
+	for _, v := range after {
+		args = append(args, v)
+	}
+	q := selectPublished(t, after, limit)
+	rows, n, err := e.query(ctx, q, args)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", t, err)
+	}
+	return rows, n, nil
+}
+
+// query runs q on the read connection with text results and returns the
+// rows (values copied, nil for NULL) and their bytes.
+func (e *reloadEngine) query(ctx context.Context, q string, args []any) ([][][]byte, int64, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a.(string))
+	}
+	rr := e.read.PgConn().ExecParams(ctx, q, params, nil, nil, nil)
+	var out [][][]byte
+	var n int64
+	for rr.NextRow() {
+		vals := rr.Values()
+		row := make([][]byte, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				row[i] = bytes.Clone(v)
+				n += int64(len(v))
+			}
+		}
+		out = append(out, row)
+	}
+	_, err := rr.Close()
+	return out, n, err
+}
+
+// selectPublished is the SELECT of what the publication publishes of t:
+// its columns, its row filter, for a keyed read the rows after the key
+// given as parameters $1… (after non-nil) in key order up to limit.
+func selectPublished(t source.Table, after []string, limit int) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = pgx.Identifier{c.Name}.Sanitize()
+	}
+	list := strings.Join(cols, ", ")
+	if list == "" {
+		list = "1"
+	}
+	from := "ONLY " + t.QualifiedName()
+	if t.Partitioned {
+		from = t.QualifiedName()
+	}
+	q := "SELECT " + list + " FROM " + from
+	var where []string
+	if t.RowFilter != "" {
+		where = append(where, "("+t.RowFilter+")")
+	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = pgx.Identifier{k}.Sanitize()
+	}
+	if len(after) > 0 {
+		ps := make([]string, len(after))
+		for i := range after {
+			ps[i] = "$" + strconv.Itoa(i+1)
+		}
+		where = append(where, "("+strings.Join(keys, ", ")+") > ("+strings.Join(ps, ", ")+")")
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if limit > 0 {
+		q += " ORDER BY " + strings.Join(keys, ", ") + " LIMIT " + strconv.Itoa(limit)
+	}
+	return q
+}
+
+// emit writes a watermark into the WAL and returns its position.
+func (e *reloadEngine) emit(ctx context.Context, m watermark) (pglogrepl.LSN, error) {
+	m.Run, m.At = e.runID, time.Now().UTC()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	var s string
+	if err := e.conn.QueryRow(ctx, "SELECT pg_logical_emit_message(false, $1, $2::text)::text", reloadPrefix, string(b)).Scan(&s); err != nil {
+		return 0, fmt.Errorf("write a reload watermark: %w", err)
+	}
+	return pglogrepl.ParseLSN(s)
+}
+
+// waitDurable waits until everything at or below lsn is in the
+// destination.
+func (e *reloadEngine) waitDurable(ctx context.Context, lsn pglogrepl.LSN) error {
+	for e.h.durable.Load() < lsn {
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (e *reloadEngine) getJSON(ctx context.Context, key string, v any) error {
+	r, err := e.store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
