@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdc2s3/cdc2s3/internal/oracle"
 )
 
 // reloadSchema creates the tables of the reload tests: a keyed table with
@@ -43,8 +45,9 @@ func reloadSchema(t *testing.T, conn *pgx.Conn, rows int) {
 // reloadLoad changes b, k and a in small transactions until stop is
 // closed: updates that leave the TOASTed column out, updates of it,
 // key changes, deletes, inserts, and deletes and updates of the keyless
-// table. It returns the number of transactions once stopped.
-func reloadLoad(t *testing.T, dsn string, seed uint64, stop <-chan struct{}) func() int64 {
+// table, until the function it returns is called (or the test ends); that
+// returns the number of transactions.
+func reloadLoad(t *testing.T, dsn string, seed uint64) func() int64 {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -53,6 +56,7 @@ func reloadLoad(t *testing.T, dsn string, seed uint64, stop <-chan struct{}) fun
 	}
 	var n atomic.Int64
 	var wg sync.WaitGroup
+	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -95,7 +99,21 @@ func reloadLoad(t *testing.T, dsn string, seed uint64, stop <-chan struct{}) fun
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	return func() int64 { wg.Wait(); return n.Load() }
+	return stopper(t, stop, &wg, &n)
+}
+
+// stopper returns a function that stops a load goroutine (closing stop),
+// waits for it and returns its count; the test's end calls it too, so a
+// failing test never leaves the goroutine running.
+func stopper(t *testing.T, stop chan struct{}, wg *sync.WaitGroup, n *atomic.Int64) func() int64 {
+	var once sync.Once
+	f := func() int64 {
+		once.Do(func() { close(stop) })
+		wg.Wait()
+		return n.Load()
+	}
+	t.Cleanup(func() { f() })
+	return f
 }
 
 // waitLog waits until the daemon's output matches re count times.
@@ -134,8 +152,7 @@ func TestReloadAddedTables(t *testing.T) {
 	if _, err := conn.Exec(ctx, "ALTER PUBLICATION p ADD TABLE b, k; TRUNCATE pt_a; INSERT INTO pt VALUES (5, 'after')"); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	loaded := reloadLoad(t, dsn, 7, stop)
+	loaded := reloadLoad(t, dsn, 7)
 	time.Sleep(2 * time.Second) // changes of b and k before the reload
 	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.b,public.k,public.pt")
 	if code != 0 || !strings.Contains(stdout, "reload requested") {
@@ -143,7 +160,6 @@ func TestReloadAddedTables(t *testing.T) {
 	}
 	waitLog(t, d, regexp.MustCompile(`reload complete`), 3, 3*time.Minute)
 	time.Sleep(time.Second) // changes after the reload
-	close(stop)
 	txns := loaded()
 	waitConfirmed(t, conn, "reload", currentLSN(t, conn), d, 2*time.Minute)
 	d.stop(t)
@@ -154,4 +170,178 @@ func TestReloadAddedTables(t *testing.T) {
 	}
 	compareTables(t, conn, out, reloadTables)
 	checkNoDuplicates(t, out, reloadTables)
+}
+
+// updateLoad updates random rows of big (no inserts or deletes: its row
+// count stays n) and replaces rows of the keyless kk by a delete and an
+// insert in one transaction (its count stays too), about rate
+// transactions per second, until the function it returns is called.
+func updateLoad(t *testing.T, dsn string, n, rate int) func() int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer conn.Close(ctx)
+		rng := rand.New(rand.NewPCG(5, 5))
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			sql := fmt.Sprintf("UPDATE big SET v = v + 1, pad = md5(random()::text) WHERE id = %d", 1+rng.IntN(n))
+			if rng.IntN(5) == 0 {
+				sql = fmt.Sprintf("BEGIN; DELETE FROM kk WHERE ctid = (SELECT ctid FROM kk WHERE v = %d LIMIT 1); INSERT INTO kk VALUES (%d, 'x'); COMMIT", rng.IntN(100), rng.IntN(100))
+			}
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				t.Errorf("load: %s: %v", sql, err)
+				return
+			}
+			done.Add(1)
+		}
+	}()
+	return stopper(t, stop, &wg, &done)
+}
+
+// bigSchema creates big (a keyed table of n rows) and kk (keyless, n/10
+// rows), both published by the daemon's own publication.
+func bigSchema(t *testing.T, conn *pgx.Conn, n int) {
+	t.Helper()
+	_, err := conn.Exec(context.Background(), fmt.Sprintf(`
+		CREATE TABLE big (id int PRIMARY KEY, v int, pad text);
+		INSERT INTO big SELECT g, g, md5(g::text) FROM generate_series(1, %d) g;
+		CREATE TABLE kk (v int, w text);
+		ALTER TABLE kk REPLICA IDENTITY FULL;
+		INSERT INTO kk SELECT g %% 100, 'w' FROM generate_series(1, %d) g;`, n, n/10))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var bigTables = [][2]string{{"public", "big"}, {"public", "kk"}}
+
+// chunkRows sums the rows of the "reload chunk" lines of a daemon's output.
+func chunkRows(out string) int {
+	n := 0
+	for _, m := range regexp.MustCompile(`msg="reload chunk".* rows=(\d+)`).FindAllStringSubmatch(out, -1) {
+		var r int
+		fmt.Sscan(m[1], &r)
+		n += r
+	}
+	return n
+}
+
+// TestReloadKilled reloads a keyed table of 1M rows (and a keyless one)
+// while 500 updates per second hit them, killing the daemon with SIGKILL
+// twice mid-reload: each restart goes on from the last chunk the
+// checkpoint covers, and the result, in an S3 destination, is exact.
+func TestReloadKilled(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	const n = 1_000_000
+	bigSchema(t, conn, n)
+	if err := s3srv.CreateBucket(ctx, "e2e-reload"); err != nil {
+		t.Fatal(err)
+	}
+	dest := "s3://e2e-reload/r"
+	args := []string{"run", "--source", dsn, "--dest", dest, "--slot", "reloadkill",
+		"--flush-interval", "500ms", "--status-interval", "500ms", "--reload-chunk-size", "2MB", "--lease-ttl", "3s"}
+	d := start(t, args...)
+	waitConfirmed(t, conn, "reloadkill", 1, d, 3*time.Minute)
+	loaded := updateLoad(t, dsn, n, 500)
+	if _, stderr, code := runOps(t, "reload", "--dest", dest, "--tables", "public.big,public.kk"); code != 0 {
+		t.Fatalf("cdc2s3 reload: exit %d\n%s", code, stderr)
+	}
+	chunk := regexp.MustCompile(`msg="reload chunk"`)
+	read := 0
+	for kill := 0; kill < 2; kill++ {
+		waitLog(t, d, chunk, 3, 3*time.Minute)
+		d.kill()
+		read += chunkRows(d.out.String())
+		t.Logf("killed the daemon after %d chunks (%d rows read so far)", len(chunk.FindAllString(d.out.String(), -1)), read)
+		d = start(t, args...)
+	}
+	waitLog(t, d, regexp.MustCompile(`reload complete.*table=public.big`), 1, 5*time.Minute)
+	waitLog(t, d, regexp.MustCompile(`reload complete.*table=public.kk`), 1, 5*time.Minute)
+	read += chunkRows(d.out.String())
+	txns := loaded()
+	waitConfirmed(t, conn, "reloadkill", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	t.Logf("%d update transactions during the reload; %d rows read by the reload in all (%d in the tables)", txns, read, n+n/10)
+	// A restart goes on from the last chunk done: all three runs together
+	// read the tables about once, not once per run. (The count is of the
+	// chunks the engine logged: one written just before a kill is done
+	// but not logged.)
+	if read > (n+n/10)*3/2 {
+		t.Errorf("the reload read %d rows for %d: the restarts began again instead of going on", read, n+n/10)
+	}
+	out := t.TempDir()
+	download(t, "e2e-reload", "r/", out)
+	compareTables(t, conn, out, bigTables)
+	checkNoDuplicates(t, out, bigTables)
+}
+
+// TestReloadReaderSees polls a folder every second while a keyed and a
+// keyless table are reloaded under updates that keep their row counts: the
+// independent reader's current state never has a row too many (L rows
+// counted before their reload's marker) or too few (the marker visible
+// before every L row, or the cut taking rows with it).
+func TestReloadReaderSees(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	const n = 50_000
+	bigSchema(t, conn, n)
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "reloadpoll",
+		"--flush-interval", "300ms", "--status-interval", "300ms", "--reload-chunk-size", "64kB", "--reload-rate", "200kB")
+	waitConfirmed(t, conn, "reloadpoll", 1, d, 3*time.Minute)
+	tables := map[string]oracle.Table{}
+	for _, st := range bigTables {
+		ot, err := oracle.TableFromCatalog(ctx, conn, st[0], st[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables[st[1]] = ot
+	}
+	loaded := updateLoad(t, dsn, n, 300)
+	if _, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.big,public.kk"); code != 0 {
+		t.Fatalf("cdc2s3 reload: exit %d\n%s", code, stderr)
+	}
+	complete := regexp.MustCompile(`reload complete`)
+	polls := 0
+	want := map[string]int{"big": n, "kk": n / 10}
+	for len(complete.FindAllString(d.out.String(), -1)) < 2 {
+		if polls > 300 {
+			t.Fatalf("the reloads did not complete within %d polls\n%s", polls, tail(d.out.String(), 30))
+		}
+		for name, ot := range tables {
+			rows, err := oracle.State(ctx, oracle.TableDir(out, ot.Schema, ot.Name), ot)
+			if err != nil {
+				t.Fatalf("poll %d: %s: %v", polls, name, err)
+			}
+			if len(rows) != want[name] {
+				t.Fatalf("poll %d during the reload: %s has %d rows in the folder's current state, the source always %d", polls, name, len(rows), want[name])
+			}
+		}
+		polls++
+		time.Sleep(time.Second)
+	}
+	txns := loaded()
+	waitConfirmed(t, conn, "reloadpoll", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	t.Logf("%d polls during the reloads, %d update transactions", polls, txns)
+	if polls < 3 {
+		t.Errorf("only %d polls during the reloads: too short to tell", polls)
+	}
+	compareTables(t, conn, out, bigTables)
 }
