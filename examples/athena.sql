@@ -14,11 +14,12 @@ CREATE DATABASE IF NOT EXISTS cdc2s3;
 
 -- 1. Every row of every LOAD and CDC file: the full history since the full load.
 CREATE EXTERNAL TABLE IF NOT EXISTS cdc2s3.demo_orders_cdc (
-  op               string         COMMENT 'I insert, U update, D delete, T truncate',
+  op               string         COMMENT 'I insert, U update, D delete, T truncate, L reloaded row, R reload marker',
   `_cdc_commit_ts` timestamp      COMMENT 'commit time of the source transaction (UTC)',
   `_cdc_lsn`       bigint         COMMENT 'end LSN of the source transaction',
   `_cdc_seq`       bigint         COMMENT 'position of the row in its transaction',
   `_cdc_unchanged` array<string>  COMMENT 'columns left NULL because their TOASTed value did not change',
+  `_cdc_reload`    bigint         COMMENT 'cut LSN of the reload an L or R row belongs to; NULL otherwise',
   id               bigint,
   customer_id      bigint,
   status           string         COMMENT 'enum demo.order_status',
@@ -30,16 +31,22 @@ CREATE EXTERNAL TABLE IF NOT EXISTS cdc2s3.demo_orders_cdc (
 STORED AS PARQUET
 LOCATION 's3://my-data-lake/cdc2s3/app/demo/orders/';
 
--- 2. The current state: per id, the latest row after the last truncate, unless
--- it is a delete. doc is the one column the demo's updates leave unchanged
+-- 2. The current state: per id, the latest row after the cut (the last
+-- truncate, or the last completed reload: an R row cuts everything up to its
+-- _cdc_reload, and the L rows of a reload count once its R row exists),
+-- unless it is a delete. doc is the one column the demo's updates leave unchanged
 -- while TOASTed: a row that lists it in _cdc_unchanged takes its value from
 -- the latest earlier row of the same id that sent one. doc_run numbers those
 -- runs of rows; first_value picks the row that sent the value.
 CREATE OR REPLACE VIEW cdc2s3.demo_orders_current AS
-WITH cut AS (
-  SELECT "_cdc_lsn" AS tl, "_cdc_seq" AS ts
+WITH done AS (
+  SELECT DISTINCT "_cdc_reload" AS id FROM cdc2s3.demo_orders_cdc WHERE op = 'R'
+),
+cut AS (
+  SELECT CASE op WHEN 'T' THEN "_cdc_lsn" ELSE "_cdc_reload" END AS tl,
+         CASE op WHEN 'T' THEN "_cdc_seq" ELSE 9223372036854775807 END AS ts
   FROM cdc2s3.demo_orders_cdc
-  WHERE op = 'T'
+  WHERE op IN ('T', 'R')
   ORDER BY 1 DESC, 2 DESC
   LIMIT 1
 ),
@@ -50,7 +57,8 @@ live AS (
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS doc_run
   FROM cdc2s3.demo_orders_cdc r
   LEFT JOIN cut ON true
-  WHERE r.op <> 'T'
+  WHERE r.op NOT IN ('T', 'R')
+    AND (r.op <> 'L' OR r."_cdc_reload" IN (SELECT id FROM done))
     AND (cut.tl IS NULL
          OR r."_cdc_lsn" > cut.tl
          OR (r."_cdc_lsn" = cut.tl AND r."_cdc_seq" > cut.ts))

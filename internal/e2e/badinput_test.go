@@ -151,6 +151,14 @@ func TestBadInput(t *testing.T) {
 	addSnapshot("log-level", dsn, "", nil, "--log-level", "debug, info, warn or error")
 	cases[len(cases)-1].args = append([]string{"--log-level", "loud"}, cases[len(cases)-1].args...)
 
+	cases = append(cases,
+		badCase{name: "reload/no tables", want: []string{"--tables schema.table"}, args: []string{"reload", "--dest", t.TempDir()}},
+		badCase{name: "reload/no dest", want: []string{"--dest"}, args: []string{"reload", "--tables", "public.items"}},
+		badCase{name: "reload/missing bucket", want: []string{"no-such-bucket", "create it"}, args: []string{"reload", "--dest", "s3://no-such-bucket/x", "--tables", "public.items"}},
+		badCase{name: "run/reload-rate", want: []string{"--reload-rate", "0 for no cap"}, srv: pg, db: db, slot: "bi_reload_rate", pub: "bi_reload_rate",
+			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_reload_rate", "--publication", "bi_reload_rate", "--reload-rate", "fast"}},
+	)
+
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
