@@ -21,6 +21,10 @@ type History struct {
 	// as D and I depends on it, so a replay after a crash must decide as
 	// the first write did, whatever the catalog says by then.
 	Keys []KeyRecord `json:"keys,omitempty"`
+	// Unloaded: the table joined the pipeline after the full load (added
+	// to the publication, created later) and its rows from before are not
+	// in the folder; a reload is due, and clears it when done.
+	Unloaded bool `json:"unloaded,omitempty"`
 }
 
 // KeyRecord is the primary key used for the transactions from LSN on

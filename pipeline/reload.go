@@ -89,6 +89,8 @@ type reloadEngine struct {
 	conn  *pgx.Conn // watermarks and catalog
 	read  *pgx.Conn // chunk reads
 	slots int       // temporary slots created, for their names
+	// checked: the session's start check for tables that joined is done.
+	checked bool
 }
 
 func newReloadEngine(cfg Config, store sink.Store, h *handoff, shared *reloadShared, saved []lsnstore.Reload, log *slog.Logger) *reloadEngine {
@@ -103,6 +105,9 @@ func (e *reloadEngine) run(ctx, stop context.Context) error {
 	defer cancel()
 	defer e.close()
 	for ctx.Err() == nil {
+		if err := e.joins(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("tables that joined the pipeline", logkey.Error, err)
+		}
 		if err := e.pickUp(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("reload requests", logkey.Error, err)
 		}
@@ -191,26 +196,104 @@ func (e *reloadEngine) request(ctx context.Context, key string) error {
 				logkey.Table, schema+"."+table, logkey.Publication, e.cfg.Publication, logkey.Request, key)
 			continue
 		}
-		r := lsnstore.Reload{ID: name + "." + strconv.Itoa(i), Schema: schema, Table: table, Keyed: len(published[j].Key) > 0, StartedAt: time.Now().UTC()}
-		if slices.ContainsFunc(e.todo, func(o lsnstore.Reload) bool { return o.ID == r.ID }) {
+		id := name + "." + strconv.Itoa(i)
+		if slices.ContainsFunc(e.todo, func(o lsnstore.Reload) bool { return o.ID == id }) {
 			continue // begun before a restart
 		}
-		e.register(r.ID)
-		lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: schema, Table: table, Keyed: r.Keyed})
+		if e.reloading(schema, table) {
+			e.log.Info("a reload of the table is already queued or running; not adding another", logkey.Table, schema+"."+table, logkey.Request, key)
+			continue
+		}
+		lsn, err := e.begin(ctx, id, published[j])
 		if err != nil {
 			return err
 		}
-		if r.Keyed {
-			r.Cut = lsn
-		}
 		last = lsn
-		e.todo = append(e.todo, r)
-		e.log.Info("reload requested", logkey.Table, schema+"."+table, logkey.Reload, r.ID, logkey.Request, key)
+		e.log.Info("reload requested", logkey.Table, schema+"."+table, logkey.Reload, id, logkey.Request, key)
 	}
 	if err := e.waitDurable(ctx, last); err != nil {
 		return err
 	}
 	return e.store.Delete(ctx, key)
+}
+
+// begin begins a reload of t: its start watermark, and the reload queued.
+// It returns the start's position.
+func (e *reloadEngine) begin(ctx context.Context, id string, t source.Table) (pglogrepl.LSN, error) {
+	r := lsnstore.Reload{ID: id, Schema: t.Schema, Table: t.Name, Keyed: len(t.Key) > 0, StartedAt: time.Now().UTC()}
+	e.register(r.ID)
+	lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: t.Schema, Table: t.Name, Keyed: r.Keyed})
+	if err != nil {
+		return 0, err
+	}
+	if r.Keyed {
+		r.Cut = lsn
+	}
+	e.todo = append(e.todo, r)
+	return lsn, nil
+}
+
+// reloading reports whether a reload of schema.table is queued or running.
+func (e *reloadEngine) reloading(schema, table string) bool {
+	return slices.ContainsFunc(e.todo, func(r lsnstore.Reload) bool { return r.Schema == schema && r.Table == table })
+}
+
+// joins begins a reload of every table that joined the pipeline after the
+// full load: at the session's start, each published table with no schema
+// history or one marked unloaded (it joined while the daemon was down, or
+// before its reload was done); then each one the writer meets for the
+// first time in the stream.
+func (e *reloadEngine) joins(ctx context.Context) error {
+	var want [][2]string
+	if !e.checked {
+		if err := e.connect(ctx); err != nil {
+			return err
+		}
+		published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
+		if err != nil {
+			return err
+		}
+		for _, t := range published {
+			if e.reloading(t.Schema, t.Name) {
+				continue
+			}
+			h, err := lsnstore.New(e.store).LoadHistory(ctx, t.Schema, t.Name)
+			if err != nil {
+				return err
+			}
+			if len(h.Columns) == 0 || h.Unloaded {
+				want = append(want, [2]string{t.Schema, t.Name})
+			}
+		}
+		e.checked = true
+	}
+	want = append(want, e.shared.takeJoined()...)
+	if len(want) == 0 {
+		return nil
+	}
+	if err := e.connect(ctx); err != nil {
+		return err
+	}
+	published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
+	if err != nil {
+		return err
+	}
+	var last pglogrepl.LSN
+	stamp := time.Now().UTC().Format("20060102T150405.000000Z")
+	for i, w := range want {
+		j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == w[0] && t.Name == w[1] })
+		if j < 0 || e.reloading(w[0], w[1]) {
+			continue
+		}
+		id := "join-" + stamp + "." + strconv.Itoa(i)
+		lsn, err := e.begin(ctx, id, published[j])
+		if err != nil {
+			return err
+		}
+		last = lsn
+		e.log.Info("table joined the pipeline: reloading it for its existing rows", logkey.Table, w[0]+"."+w[1], logkey.Reload, id)
+	}
+	return e.waitDurable(ctx, last)
 }
 
 // register makes id's watermarks of this session's run count.

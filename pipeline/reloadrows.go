@@ -64,6 +64,25 @@ type reloadShared struct {
 	mu     sync.Mutex
 	runs   map[string]string       // reload id → run
 	chunks map[string]*reloadChunk // chunkKey → chunk, from its read until the writer takes it
+	// joined are the tables the writer met with no schema history (they
+	// joined the pipeline after the full load), for the engine to reload.
+	joined [][2]string
+}
+
+// join tells the engine that a table joined the pipeline.
+func (s *reloadShared) join(schema, name string) {
+	s.mu.Lock()
+	s.joined = append(s.joined, [2]string{schema, name})
+	s.mu.Unlock()
+}
+
+// takeJoined returns and forgets the tables that joined.
+func (s *reloadShared) takeJoined() [][2]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.joined
+	s.joined = nil
+	return j
 }
 
 func newReloadShared() *reloadShared {
@@ -243,6 +262,9 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 		}
 		if err := w.writeMarker(ctx, r, sink.Pos{LSN: at}, m.At); err != nil {
 			return err
+		}
+		if t := w.tables[r.Schema+"\x00"+r.Table]; t != nil && t.history.Unloaded {
+			t.history.Unloaded, t.historyDirty = false, true
 		}
 		w.flushNow = true
 		w.log.Info("reload done", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Rows, r.Rows, logkey.Chunks, r.Chunks)

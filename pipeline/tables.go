@@ -199,6 +199,14 @@ func (w *writer) tableState(ctx context.Context, schema, name string) (*table, e
 	if t.history, err = w.states.LoadHistory(ctx, schema, name); err != nil {
 		return nil, err
 	}
+	if len(t.history.Columns) == 0 {
+		// Never loaded nor streamed: the table joined the pipeline after
+		// the full load, and its existing rows are due (reload engine).
+		t.history.Unloaded, t.historyDirty = true, true
+		if w.reloadShared != nil {
+			w.reloadShared.join(schema, name)
+		}
+	}
 	w.tables[k] = t
 	return t, nil
 }

@@ -125,22 +125,35 @@ func waitLog(t *testing.T, d *daemon, re *regexp.Regexp, count int, timeout time
 			t.Fatalf("cdc2s3 exited (%v) before logging %q %d times\n%s", err, re, count, tail(d.out.String(), 40))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cdc2s3 did not log %q %d times within %s\n%s", re, count, timeout, tail(d.out.String(), 40))
+			t.Fatalf("cdc2s3 did not log %q %d times within %s; its lines about reloads, warnings and errors:\n%s", re, count, timeout, reloadLines(d.out.String()))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
+// reloadLines returns the lines of a daemon's output about reloads and
+// its warnings and errors, for a failure message.
+func reloadLines(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "reload") || strings.Contains(l, "join") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			keep = append(keep, l)
+		}
+	}
+	return tail(strings.Join(keep, "\n"), 80)
+}
+
 var reloadTables = [][2]string{{"public", "a"}, {"public", "b"}, {"public", "k"}, {"public", "pt"}}
 
 // TestReloadAddedTables adds two populated tables to the publication of a
-// running pipeline, which then streams only their changes, and truncates
-// one partition of a partitioned table published through its root (which
-// pgoutput does not send), then reloads the three with `cdc2s3 reload`
-// while a load changes them: afterwards every folder holds the source's
-// rows, checked by the independent reader. Without the reload the added
-// tables' existing rows are missing, their updated rows lack the
-// unchanged TOASTed values, and the truncated partition's rows stay.
+// running pipeline, which reloads them by itself when their first changes
+// arrive, and truncates one partition of a partitioned table published
+// through its root (which pgoutput does not send), reloaded with `cdc2s3
+// reload`, all while a load changes them: afterwards every folder holds
+// the source's rows, checked by the independent reader. Without the
+// reloads the added tables' existing rows are missing, their updated rows
+// lack the unchanged TOASTed values, and the truncated partition's rows
+// stay.
 func TestReloadAddedTables(t *testing.T) {
 	ctx := context.Background()
 	dsn, conn := newDatabase(t)
@@ -148,17 +161,24 @@ func TestReloadAddedTables(t *testing.T) {
 	out := t.TempDir()
 	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "reload", "--publication", "p",
 		"--flush-interval", "500ms", "--status-interval", "500ms", "--reload-chunk-size", "256kB")
-	waitConfirmed(t, conn, "reload", 1, d, 2*time.Minute)
+	// After the full load (the slot confirms its consistent point before
+	// it), so that b and k join a streaming pipeline.
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
 	if _, err := conn.Exec(ctx, "ALTER PUBLICATION p ADD TABLE b, k; TRUNCATE pt_a; INSERT INTO pt VALUES (5, 'after')"); err != nil {
 		t.Fatal(err)
 	}
 	loaded := reloadLoad(t, dsn, 7)
 	time.Sleep(2 * time.Second) // changes of b and k before the reload
-	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.b,public.k,public.pt")
+	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.pt")
 	if code != 0 || !strings.Contains(stdout, "reload requested") {
 		t.Fatalf("cdc2s3 reload: exit %d\n%s%s", code, stdout, stderr)
 	}
-	waitLog(t, d, regexp.MustCompile(`reload complete`), 3, 3*time.Minute)
+	for _, table := range []string{"b", "k", "pt"} {
+		waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.`+table+" "), 1, 3*time.Minute)
+	}
+	if n := len(regexp.MustCompile(`table joined the pipeline`).FindAllString(d.out.String(), -1)); n != 2 {
+		t.Errorf("%d tables joined the pipeline, want b and k", n)
+	}
 	time.Sleep(time.Second) // changes after the reload
 	txns := loaded()
 	waitConfirmed(t, conn, "reload", currentLSN(t, conn), d, 2*time.Minute)
@@ -344,4 +364,33 @@ func TestReloadReaderSees(t *testing.T) {
 		t.Errorf("only %d polls during the reloads: too short to tell", polls)
 	}
 	compareTables(t, conn, out, bigTables)
+}
+
+// TestReloadJoinedWhileDown adds a populated table to the publication
+// while the daemon is stopped and changes nothing in it: the next start
+// finds a published table the destination has never seen and reloads it.
+func TestReloadJoinedWhileDown(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE a (id int PRIMARY KEY, v int);
+		INSERT INTO a SELECT g, g FROM generate_series(1, 10) g;
+		CREATE TABLE c (id bigint PRIMARY KEY, v text);
+		INSERT INTO c SELECT g, 'c' || g FROM generate_series(1, 5000) g;
+		CREATE PUBLICATION p FOR TABLE a;`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "joindown", "--publication", "p", "--flush-interval", "300ms"}
+	d := start(t, args...)
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	d.stop(t)
+	if _, err := conn.Exec(ctx, "ALTER PUBLICATION p ADD TABLE c"); err != nil {
+		t.Fatal(err)
+	}
+	d = start(t, args...)
+	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.c `), 1, 2*time.Minute)
+	waitConfirmed(t, conn, "joindown", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "a"}, {"public", "c"}})
 }
