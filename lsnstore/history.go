@@ -25,6 +25,11 @@ type History struct {
 	// to the publication, created later) and its rows from before are not
 	// in the folder; a reload is due, and clears it when done.
 	Unloaded bool `json:"unloaded,omitempty"`
+	// Partitions is, for a partitioned root, its partition tree as the
+	// reload engine last checked it (source.PartitionFiles): a change
+	// (a partition attached, detached, dropped or truncated) reloads the
+	// root.
+	Partitions string `json:"partitions,omitempty"`
 }
 
 // KeyRecord is the primary key used for the transactions from LSN on

@@ -73,6 +73,9 @@ const (
 	reloadFirstChunkRows = 1000
 	maxReloadChunkRows   = 1 << 20
 	reloadRetryDelay     = 10 * time.Second
+	// treeCheckInterval is how often the published tables are checked for
+	// reloads due (watch).
+	treeCheckInterval = 10 * time.Second
 )
 
 // reloadEngine runs the reloads of one stream session, one table at a
@@ -89,12 +92,17 @@ type reloadEngine struct {
 	conn  *pgx.Conn // watermarks and catalog
 	read  *pgx.Conn // chunk reads
 	slots int       // temporary slots created, for their names
-	// checked: the session's start check for tables that joined is done.
-	checked bool
+	// known are the published tables the destination has a history of
+	// (no reload due for joining), trees each partitioned root's partition
+	// tree as last recorded, by label; checkedAt is when watch last looked.
+	known     map[string]bool
+	trees     map[string]string
+	checkedAt time.Time
 }
 
 func newReloadEngine(cfg Config, store sink.Store, h *handoff, shared *reloadShared, saved []lsnstore.Reload, log *slog.Logger) *reloadEngine {
-	return &reloadEngine{cfg: cfg, store: store, h: h, shared: shared, todo: slices.Clone(saved), runID: randomHex(6), log: log}
+	return &reloadEngine{cfg: cfg, store: store, h: h, shared: shared, todo: slices.Clone(saved), runID: randomHex(6), log: log,
+		known: map[string]bool{}, trees: map[string]string{}}
 }
 
 // run does the reloads until stop or ctx is done. A failure of one reload
@@ -105,8 +113,8 @@ func (e *reloadEngine) run(ctx, stop context.Context) error {
 	defer cancel()
 	defer e.close()
 	for ctx.Err() == nil {
-		if err := e.joins(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("tables that joined the pipeline", logkey.Error, err)
+		if err := e.watch(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("checking the published tables for reloads due", logkey.Error, err)
 		}
 		if err := e.pickUp(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("reload requests", logkey.Error, err)
@@ -204,7 +212,7 @@ func (e *reloadEngine) request(ctx context.Context, key string) error {
 			e.log.Info("a reload of the table is already queued or running; not adding another", logkey.Table, schema+"."+table, logkey.Request, key)
 			continue
 		}
-		lsn, err := e.begin(ctx, id, published[j])
+		lsn, err := e.begin(ctx, id, published[j], "")
 		if err != nil {
 			return err
 		}
@@ -218,11 +226,12 @@ func (e *reloadEngine) request(ctx context.Context, key string) error {
 }
 
 // begin begins a reload of t: its start watermark, and the reload queued.
-// It returns the start's position.
-func (e *reloadEngine) begin(ctx context.Context, id string, t source.Table) (pglogrepl.LSN, error) {
+// tree, for a partitioned root, is its partition tree, recorded with the
+// start. It returns the start's position.
+func (e *reloadEngine) begin(ctx context.Context, id string, t source.Table, tree string) (pglogrepl.LSN, error) {
 	r := lsnstore.Reload{ID: id, Schema: t.Schema, Table: t.Name, Keyed: len(t.Key) > 0, StartedAt: time.Now().UTC()}
 	e.register(r.ID)
-	lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: t.Schema, Table: t.Name, Keyed: r.Keyed})
+	lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: t.Schema, Table: t.Name, Keyed: r.Keyed, Tree: tree})
 	if err != nil {
 		return 0, err
 	}
@@ -238,36 +247,82 @@ func (e *reloadEngine) reloading(schema, table string) bool {
 	return slices.ContainsFunc(e.todo, func(r lsnstore.Reload) bool { return r.Schema == schema && r.Table == table })
 }
 
-// joins begins a reload of every table that joined the pipeline after the
-// full load: at the session's start, each published table with no schema
-// history or one marked unloaded (it joined while the daemon was down, or
-// before its reload was done); then each one the writer meets for the
-// first time in the stream.
-func (e *reloadEngine) joins(ctx context.Context) error {
-	var want [][2]string
-	if !e.checked {
+// watch begins the reloads the source's structure calls for, every
+// treeCheckInterval: of each published table the destination has no
+// schema history for, or one marked unloaded (it joined the pipeline after
+// the full load: added to the publication, created later, a schema of the
+// publication gaining it, a partition detached); and of each partitioned
+// root whose partition tree changed since it was last recorded (a
+// partition attached, detached, dropped or truncated, none of which the
+// stream carries as changes of the root's rows). A tree never recorded is
+// recorded. Between checks, the tables the writer meets for the first
+// time in the stream are reloaded at once.
+func (e *reloadEngine) watch(ctx context.Context) error {
+	type due struct{ schema, table, why string }
+	var want []due
+	for _, j := range e.shared.takeJoined() {
+		if !e.known[j[0]+"."+j[1]] { // not reloaded by this engine already
+			want = append(want, due{j[0], j[1], whyJoined})
+		}
+	}
+	trees := map[string]string{} // root label → its tree now, recorded with its reload
+	var record []source.Table    // roots whose tree is only recorded
+	if time.Since(e.checkedAt) >= treeCheckInterval {
+		e.checkedAt = time.Now()
 		if err := e.connect(ctx); err != nil {
 			return err
 		}
-		published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
+		rels, err := source.PublishedRelations(ctx, e.conn, e.cfg.Publication)
 		if err != nil {
 			return err
 		}
-		for _, t := range published {
-			if e.reloading(t.Schema, t.Name) {
+		states := lsnstore.New(e.store)
+		for _, t := range rels {
+			label := t.String()
+			var h *lsnstore.History
+			if !e.known[label] || (t.Partitioned && e.trees[label] == "") {
+				if h, err = states.LoadHistory(ctx, t.Schema, t.Name); err != nil {
+					return err
+				}
+				if len(h.Columns) == 0 || h.Unloaded {
+					want = append(want, due{t.Schema, t.Name, whyJoined})
+				} else {
+					e.known[label] = true
+				}
+			}
+			if !t.Partitioned {
 				continue
 			}
-			h, err := lsnstore.New(e.store).LoadHistory(ctx, t.Schema, t.Name)
+			now, err := source.PartitionFiles(ctx, e.conn, t.OID)
 			if err != nil {
 				return err
 			}
-			if len(h.Columns) == 0 || h.Unloaded {
-				want = append(want, [2]string{t.Schema, t.Name})
+			known := e.trees[label]
+			if known == "" && h != nil {
+				known = h.Partitions
 			}
+			switch {
+			case known == now:
+			case known == "":
+				record = append(record, t)
+			default:
+				// Also while a reload of the root runs: what it read
+				// before the change may be wrong now, so another one
+				// follows it (the reload sees the change again once the
+				// first is done, which records the tree it began with).
+				want = append(want, due{t.Schema, t.Name, whyTree})
+			}
+			trees[label] = now
 		}
-		e.checked = true
 	}
-	want = append(want, e.shared.takeJoined()...)
+	for _, t := range record {
+		id := "tree-" + t.String()
+		e.register(id)
+		if _, err := e.emit(ctx, watermark{ID: id, Kind: markTree, Schema: t.Schema, Table: t.Name, Tree: trees[t.String()]}); err != nil {
+			return err
+		}
+		e.trees[t.String()] = trees[t.String()]
+	}
 	if len(want) == 0 {
 		return nil
 	}
@@ -281,20 +336,31 @@ func (e *reloadEngine) joins(ctx context.Context) error {
 	var last pglogrepl.LSN
 	stamp := time.Now().UTC().Format("20060102T150405.000000Z")
 	for i, w := range want {
-		j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == w[0] && t.Name == w[1] })
-		if j < 0 || e.reloading(w[0], w[1]) {
+		label := w.schema + "." + w.table
+		j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == w.schema && t.Name == w.table })
+		if j < 0 || e.reloading(w.schema, w.table) {
 			continue
 		}
-		id := "join-" + stamp + "." + strconv.Itoa(i)
-		lsn, err := e.begin(ctx, id, published[j])
+		id := "auto-" + stamp + "." + strconv.Itoa(i)
+		lsn, err := e.begin(ctx, id, published[j], trees[label])
 		if err != nil {
 			return err
 		}
+		if tree, ok := trees[label]; ok {
+			e.trees[label] = tree
+		}
+		e.known[label] = true
 		last = lsn
-		e.log.Info("table joined the pipeline: reloading it for its existing rows", logkey.Table, w[0]+"."+w[1], logkey.Reload, id)
+		e.log.Info("reloading a table the stream cannot make exact by itself", logkey.Table, label, logkey.Reload, id, logkey.Reason, w.why)
 	}
 	return e.waitDurable(ctx, last)
 }
+
+// Why watch reloads a table.
+const (
+	whyJoined = "the table joined the pipeline after the full load: its existing rows are not in the folder"
+	whyTree   = "the partition tree changed: a partition attached, detached, dropped or truncated"
+)
 
 // register makes id's watermarks of this session's run count.
 func (e *reloadEngine) register(id string) {
@@ -315,9 +381,14 @@ func (e *reloadEngine) reload(ctx context.Context, r *lsnstore.Reload) error {
 	}
 	j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == r.Schema && t.Name == r.Table })
 	if j < 0 {
-		// Unpublished since: the stream no longer has it either; the
-		// marker is still written, so readers see no half-done reload.
-		return fmt.Errorf("%s.%s is no longer published by %q", r.Schema, r.Table, e.cfg.Publication)
+		// Unpublished since (dropped, attached as a partition, taken out
+		// of the publication): the stream no longer has it either. The
+		// reload ends without a marker, so its rows count for nothing.
+		if _, err := e.emit(ctx, watermark{ID: r.ID, Kind: markCancel}); err != nil {
+			return err
+		}
+		e.log.Warn("reload abandoned: the table is no longer published", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Publication, e.cfg.Publication)
+		return nil
 	}
 	t := published[j]
 	start := time.Now()

@@ -35,10 +35,12 @@ const reloadPrefix = "cdc2s3.reload"
 
 // Kinds of watermark.
 const (
-	markStart = "start" // a reload begins (keyed: its position is the cut)
-	markLow   = "low"   // a chunk's window opens
-	markHigh  = "high"  // a chunk's rows are written here
-	markEnd   = "end"   // the marker is written here
+	markStart  = "start"  // a reload begins (keyed: its position is the cut)
+	markLow    = "low"    // a chunk's window opens
+	markHigh   = "high"   // a chunk's rows are written here
+	markEnd    = "end"    // the marker is written here
+	markTree   = "tree"   // a partitioned root's partition tree, recorded in its history
+	markCancel = "cancel" // the reload is abandoned: no marker
 )
 
 // watermark is the content of one reload watermark.
@@ -54,7 +56,11 @@ type watermark struct {
 	// Cut is a keyless reload's cut (its snapshot's consistent point), on
 	// the start written once the snapshot exists.
 	Cut pglogrepl.LSN `json:"cut,omitempty"`
-	At  time.Time     `json:"at"`
+	// Tree is a partitioned root's partition tree (start and tree): the
+	// writer records it in the table's history with the reload, so that a
+	// change of the tree is acted on exactly once.
+	Tree string    `json:"tree,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // reloadShared is what the reload engine and the writer share: which run of
@@ -205,6 +211,15 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 		return nil // a dead run's, or another daemon's on the same database
 	}
 	r := w.reloads[m.ID]
+	if m.Tree != "" && (m.Kind == markStart || m.Kind == markTree) {
+		t, err := w.tableState(ctx, m.Schema, m.Table)
+		if err != nil {
+			return err
+		}
+		if t.history.Partitions != m.Tree {
+			t.history.Partitions, t.historyDirty = m.Tree, true
+		}
+	}
 	switch m.Kind {
 	case markStart:
 		if r == nil {
@@ -250,6 +265,12 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 			return fmt.Errorf("reload %s: chunk %d's high watermark without its low one", r.ID, m.Chunk)
 		}
 		return w.writeChunk(ctx, r, c, win, sink.Pos{LSN: at}, m.At)
+	case markCancel:
+		if r != nil {
+			delete(w.reloads, m.ID)
+			delete(w.windows, r.Schema+"."+r.Table)
+			w.flushNow = true
+		}
 	case markEnd:
 		if r == nil || r.Cut == 0 {
 			return nil

@@ -32,6 +32,13 @@ func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Reso
 	if err != nil {
 		return nil, err
 	}
+	for i, j := range jobs {
+		if j.Table.Partitioned {
+			if jobs[i].Partitions, err = source.PartitionFiles(ctx, snap, j.Table.OID); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
 		return nil, err
 	}

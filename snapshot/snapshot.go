@@ -61,6 +61,10 @@ type Options struct {
 type Job struct {
 	Table   source.Table
 	Columns []pqfile.Column
+	// Partitions is a partitioned root's partition tree in the snapshot
+	// (source.PartitionFiles), recorded in its schema history so that the
+	// daemon can tell when it changes.
+	Partitions string
 }
 
 // Result reports what was written for one table.
@@ -198,6 +202,7 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 		}
 		h.Observe(names, sink.Pos{}, nil)
 		h.ObserveKey(j.Table.Key, 0)
+		h.Partitions = j.Partitions
 		if err := states.SaveHistory(ctx, h); err != nil {
 			return err
 		}

@@ -289,3 +289,61 @@ func CurrentValues(ctx context.Context, conn *pgx.Conn, t Table, key []string, k
 	}
 	return out, found, nil
 }
+
+// PartitionFiles describes the partition tree of a partitioned root as
+// conn sees it (now, or in the snapshot conn's transaction reads in): each
+// leaf partition's oid and data file (relfilenode), in oid order. It changes when a partition is attached, detached or dropped, and
+// when one is truncated (pgoutput sends no truncate of a single partition
+// when publishing through the root), but also when one is rewritten
+// (VACUUM FULL, CLUSTER, a rewriting ALTER TABLE) and when the root is
+// truncated.
+func PartitionFiles(ctx context.Context, conn *pgx.Conn, root uint32) (string, error) {
+	rows, err := conn.Query(ctx, `
+		WITH RECURSIVE tree(oid) AS (
+			SELECT $1::oid
+			UNION ALL
+			SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid
+		)
+		SELECT c.oid::int8, c.relfilenode::int8
+		FROM tree t JOIN pg_class c ON c.oid = t.oid
+		WHERE c.relkind IN ('r', 'f')
+		ORDER BY c.oid`, root)
+	if err != nil {
+		return "", fmt.Errorf("partitions of %d: %w", root, err)
+	}
+	var b strings.Builder
+	var oid, node int64
+	_, err = pgx.ForEachRow(rows, []any{&oid, &node}, func() error {
+		fmt.Fprintf(&b, "%d:%d ", oid, node)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("partitions of %d: %w", root, err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// PublishedRelations lists the tables a publication publishes as the
+// stream names them, with only OID, Schema, Name and Partitioned set: a
+// cheap query for a check that runs often (PublishedTables describes each).
+func PublishedRelations(ctx context.Context, conn *pgx.Conn, publication string) ([]Table, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid, pt.schemaname::text, pt.tablename::text, c.relkind = 'p'
+		FROM pg_publication_tables pt
+		JOIN pg_namespace n ON n.nspname = pt.schemaname
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+		WHERE pt.pubname = $1
+		ORDER BY 2, 3`, publication)
+	if err != nil {
+		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Table, error) {
+		var t Table
+		err := r.Scan(&t.OID, &t.Schema, &t.Name, &t.Partitioned)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
+	}
+	return tables, nil
+}

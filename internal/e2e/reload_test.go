@@ -147,10 +147,11 @@ var reloadTables = [][2]string{{"public", "a"}, {"public", "b"}, {"public", "k"}
 
 // TestReloadAddedTables adds two populated tables to the publication of a
 // running pipeline, which reloads them by itself when their first changes
-// arrive, and truncates one partition of a partitioned table published
-// through its root (which pgoutput does not send), reloaded with `cdc2s3
-// reload`, all while a load changes them: afterwards every folder holds
-// the source's rows, checked by the independent reader. Without the
+// arrive, truncates one partition of a partitioned table published through
+// its root (which pgoutput does not send; the daemon's check of the
+// partition tree catches it), and reloads a table on request with
+// `cdc2s3 reload`, all while a load changes them: afterwards every folder
+// holds the source's rows, checked by the independent reader. Without the
 // reloads the added tables' existing rows are missing, their updated rows
 // lack the unchanged TOASTed values, and the truncated partition's rows
 // stay.
@@ -169,15 +170,15 @@ func TestReloadAddedTables(t *testing.T) {
 	}
 	loaded := reloadLoad(t, dsn, 7)
 	time.Sleep(2 * time.Second) // changes of b and k before the reload
-	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.pt")
+	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.a")
 	if code != 0 || !strings.Contains(stdout, "reload requested") {
 		t.Fatalf("cdc2s3 reload: exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, table := range []string{"b", "k", "pt"} {
+	for _, table := range []string{"a", "b", "k", "pt"} {
 		waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.`+table+" "), 1, 3*time.Minute)
 	}
-	if n := len(regexp.MustCompile(`table joined the pipeline`).FindAllString(d.out.String(), -1)); n != 2 {
-		t.Errorf("%d tables joined the pipeline, want b and k", n)
+	if n := len(regexp.MustCompile(`reason="the table joined the pipeline`).FindAllString(d.out.String(), -1)); n != 2 {
+		t.Errorf("%d tables joined the pipeline, want b and k:\n%s", n, reloadLines(d.out.String()))
 	}
 	time.Sleep(time.Second) // changes after the reload
 	txns := loaded()
@@ -393,4 +394,81 @@ func TestReloadJoinedWhileDown(t *testing.T) {
 	waitConfirmed(t, conn, "joindown", currentLSN(t, conn), d, time.Minute)
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "a"}, {"public", "c"}})
+}
+
+// TestReloadPartitionTree changes the partition tree of a table published
+// through its root, none of which the stream carries as changes of the
+// root's rows: a partition detached (its rows leave the root; with FOR ALL
+// TABLES it becomes a published table of its own, which joins), a
+// populated table attached, a partition dropped, one truncated. The
+// daemon's check of the tree reloads the root after each, and the root's
+// folder (and the detached table's) match the source throughout the
+// changes of a load.
+func TestReloadPartitionTree(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+		CREATE TABLE p1 PARTITION OF pt FOR VALUES FROM (0) TO (1000);
+		CREATE TABLE p2 PARTITION OF pt FOR VALUES FROM (1000) TO (2000);
+		CREATE TABLE p3 PARTITION OF pt FOR VALUES FROM (2000) TO (3000);
+		INSERT INTO pt SELECT g, 'v' || g FROM generate_series(0, 2999) g;
+		CREATE TABLE p4 (id int PRIMARY KEY, v text);
+		INSERT INTO p4 SELECT g, 'p4-' || g FROM generate_series(3000, 3999) g;`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "tree", "--flush-interval", "300ms", "--status-interval", "300ms")
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	// Changes of p1's rows all along (p1 is never detached or dropped).
+	lconn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer lconn.Close(ctx)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := lconn.Exec(ctx, fmt.Sprintf("UPDATE pt SET v = 'u%d' WHERE id = %d", i, i%1000)); err != nil {
+				t.Errorf("load: %v", err)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	})
+	reloads := regexp.MustCompile(`reload complete.* table=public.pt `)
+	steps := []struct{ what, sql string }{
+		{"detach p2", "ALTER TABLE pt DETACH PARTITION p2"},
+		{"attach p4", "ALTER TABLE pt ATTACH PARTITION p4 FOR VALUES FROM (3000) TO (4000)"},
+		{"drop p3", "DROP TABLE p3"},
+		{"truncate p1", "TRUNCATE p1; INSERT INTO pt VALUES (1, 'after the truncate')"},
+	}
+	for i, step := range steps {
+		if _, err := conn.Exec(ctx, step.sql); err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		waitLog(t, d, reloads, i+1, 2*time.Minute)
+		t.Logf("%s: root reloaded", step.what)
+	}
+	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.p2 `), 1, 2*time.Minute)
+	close(stop)
+	wg.Wait()
+	waitConfirmed(t, conn, "tree", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "pt"}, {"public", "p2"}})
 }

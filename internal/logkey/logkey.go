@@ -49,6 +49,7 @@ const (
 	Relations              = "relations"               // a number of such relations
 	Blocks                 = "blocks"                  // a chunk's block range
 	Reload                 = "reload"                  // a reload's id (docs/reload.md)
+	Reason                 = "reason"                  // why something is done
 	Request                = "request"                 // a reload request's object key
 	Workers                = "workers"                 // a number of parallel workers
 	Pct                    = "pct"                     // a percentage done
