@@ -57,7 +57,11 @@ type config struct {
 	LatencyFlush    time.Duration
 
 	BigTxnRows int64
-	Perf       bool
+	// ReloadRows is the size of the table phase E reloads, under
+	// ReloadUpdateRate single-row updates per second.
+	ReloadRows       int64
+	ReloadUpdateRate int
+	Perf             bool
 	// QuietWait bounds the wait for other load on the machine to stop
 	// before each measurement.
 	QuietWait time.Duration
@@ -171,6 +175,11 @@ func run() error {
 			return fmt.Errorf("large transaction: %w", err)
 		}
 	}
+	if b.cfg.Phases["reload"] && b.cfg.ReloadRows > 0 {
+		if res.Reload, err = b.runReload(ctx); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+	}
 	res.Elapsed = time.Since(b.start)
 	res.Warnings = b.warnings
 
@@ -214,7 +223,7 @@ func (c *config) fromEnv() error {
 		return d
 	}
 	for _, name := range []string{"BENCH_SNAPSHOT_ROWS", "BENCH_SNAPSHOT_WORKERS", "BENCH_SNAPSHOT_COMPRESSIONS", "BENCH_CHANGES", "BENCH_TXN_SIZE", "BENCH_LATENCY_RATE",
-		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT", "BENCH_TRANSPORTS"} {
+		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT", "BENCH_TRANSPORTS", "BENCH_RELOAD_ROWS", "BENCH_RELOAD_UPDATE_RATE"} {
 		if os.Getenv(name) != "" {
 			c.Custom = append(c.Custom, name)
 		}
@@ -229,6 +238,8 @@ func (c *config) fromEnv() error {
 	c.LatencyDuration = dur("BENCH_LATENCY_SECONDS", 30*time.Second)
 	c.LatencyFlush = dur("BENCH_LATENCY_FLUSH", time.Second)
 	c.BigTxnRows = num("BENCH_BIGTXN_ROWS", 5_000_000)
+	c.ReloadRows = num("BENCH_RELOAD_ROWS", 1_000_000)
+	c.ReloadUpdateRate = int(num("BENCH_RELOAD_UPDATE_RATE", 200))
 	c.Perf = os.Getenv("BENCH_PERF") == "1"
 	c.QuietWait = dur("BENCH_QUIET_WAIT", 20*time.Second)
 	for _, s := range strings.Split(envOr("BENCH_SNAPSHOT_WORKERS", "1,2,4"), ",") {
@@ -252,12 +263,12 @@ func (c *config) fromEnv() error {
 		c.Transports = append(c.Transports, t)
 	}
 	c.Phases = map[string]bool{}
-	for _, p := range strings.Split(envOr("BENCH_PHASES", "load,stream,latency,bigtxn"), ",") {
+	for _, p := range strings.Split(envOr("BENCH_PHASES", "load,stream,latency,bigtxn,reload"), ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "load", "stream", "latency", "bigtxn":
+		case "load", "stream", "latency", "bigtxn", "reload":
 			c.Phases[p] = true
 		default:
-			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn)", p))
+			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn, reload)", p))
 		}
 	}
 	if c.LoadRepeat < 1 || c.StreamRepeat < 1 {

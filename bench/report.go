@@ -17,6 +17,7 @@ type results struct {
 	Stream   []*streamResult // one per transport
 	Latency  []*latencyRun
 	BigTxn   *streamResult
+	Reload   *reloadResult
 	Elapsed  time.Duration
 	Warnings []string
 }
@@ -283,6 +284,9 @@ func (r *results) text() string {
 	if s := r.BigTxn; s != nil {
 		fmt.Fprintf(&sb, "\nD. One transaction of %s inserts, %s of WAL (pg_recvlogical -o %s)\n%s", thousands(s.Inserts), bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).text())
 	}
+	if e := r.Reload; e != nil {
+		fmt.Fprintf(&sb, "\nE. Online reload of %s rows under %d updates/s (the daemon streaming; sampled every 100 ms)\n%s", thousands(e.Rows), e.Rate, e.table().text())
+	}
 	if r.anyContended() {
 		sb.WriteString("\n" + contendedNote + "\n")
 	}
@@ -321,8 +325,8 @@ func (r *results) markdown() string {
 		fmt.Fprintf(&sb, "; the backlog of phase B is also drained over %s", transports[c.Transports[1]])
 	}
 	sb.WriteString("\n")
-	fmt.Fprintf(&sb, "- Sizes: BENCH_SNAPSHOT_ROWS=%d, BENCH_SNAPSHOT_WORKERS=%s, BENCH_SNAPSHOT_COMPRESSIONS=%s, BENCH_CHANGES=%d, BENCH_TXN_SIZE=%d, BENCH_LATENCY_RATE=%d, BENCH_LATENCY_SECONDS=%s, BENCH_LATENCY_FLUSH=%s, BENCH_BIGTXN_ROWS=%d\n",
-		c.SnapshotRows, joinInts(c.SnapshotWorkers), strings.Join(c.SnapshotCompressions, ","), c.Changes, c.TxnSize, c.LatencyRate, c.LatencyDuration, c.LatencyFlush, c.BigTxnRows)
+	fmt.Fprintf(&sb, "- Sizes: BENCH_SNAPSHOT_ROWS=%d, BENCH_SNAPSHOT_WORKERS=%s, BENCH_SNAPSHOT_COMPRESSIONS=%s, BENCH_CHANGES=%d, BENCH_TXN_SIZE=%d, BENCH_LATENCY_RATE=%d, BENCH_LATENCY_SECONDS=%s, BENCH_LATENCY_FLUSH=%s, BENCH_BIGTXN_ROWS=%d, BENCH_RELOAD_ROWS=%d, BENCH_RELOAD_UPDATE_RATE=%d\n",
+		c.SnapshotRows, joinInts(c.SnapshotWorkers), strings.Join(c.SnapshotCompressions, ","), c.Changes, c.TxnSize, c.LatencyRate, c.LatencyDuration, c.LatencyFlush, c.BigTxnRows, c.ReloadRows, c.ReloadUpdateRate)
 	sb.WriteString("\n### Targets\n\n")
 	for _, v := range r.verdicts() {
 		fmt.Fprintf(&sb, "- **%s**: %s\n", mark(v.Met), v.Text)
@@ -347,6 +351,12 @@ func (r *results) markdown() string {
 	if s := r.BigTxn; s != nil {
 		fmt.Fprintf(&sb, "\n### D. One large transaction\n\n%s rows inserted in one transaction; %s of WAL; pg_recvlogical with `-o %s`.\n\n%s",
 			thousands(s.Inserts), bytesIEC(int64(s.WALBytes)), strings.Join(s.Options, " -o "), drainTable(s).markdown())
+	}
+	if e := r.Reload; e != nil {
+		fmt.Fprintf(&sb, "\n### E. Online reload\n\n`cdc2s3 reload` of the %s-row bench table while the daemon streams it and %d single-row updates per second hit it; "+
+			"the time runs from the request to the daemon's `reload complete`. The longest transaction is the oldest `xact_start` in `pg_stat_activity` "+
+			"on the database during the reload, and the slot lag `pg_current_wal_lsn() - confirmed_flush_lsn`, both sampled every 100 ms. The baseline is psql's COPY of the table in the same run.\n\n%s",
+			thousands(e.Rows), e.Rate, e.table().markdown())
 	}
 	if r.anyContended() {
 		sb.WriteString("\n" + contendedNote + "\n")

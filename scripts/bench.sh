@@ -32,7 +32,9 @@
 #   BENCH_LATENCY_SECONDS (30)     how long the latency load runs
 #   BENCH_LATENCY_FLUSH (1s)       cdc2s3 --flush-interval for it
 #   BENCH_BIGTXN_ROWS (5000000)    rows of the one-transaction test, 0 skips it
-#   BENCH_PHASES (load,stream,latency,bigtxn)  which phases to run
+#   BENCH_RELOAD_ROWS (1000000)    rows of the table phase E reloads online
+#   BENCH_RELOAD_UPDATE_RATE (200) updates per second during the reload
+#   BENCH_PHASES (load,stream,latency,bigtxn,reload)  which phases to run
 #   BENCH_TRANSPORTS (tcp,unix)    how clients reach PostgreSQL: every phase
 #                                  over the first, phase B over each
 #   BENCH_PERF (0)                 1: profile cdc2s3's local drain with perf
