@@ -49,8 +49,10 @@ func (b *bench) runReload(ctx context.Context) (*reloadResult, error) {
 	if _, err := c.Exec(ctx, "INSERT INTO public.items "+rowsSQL("1", strconv.FormatInt(r.Rows, 10))); err != nil {
 		return nil, fmt.Errorf("fill: %w", err)
 	}
-	if _, err := c.Exec(ctx, "VACUUM (FREEZE, ANALYZE) public.items; CHECKPOINT"); err != nil {
-		return nil, err
+	for _, q := range []string{"VACUUM (FREEZE, ANALYZE) public.items", "CHECKPOINT"} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {

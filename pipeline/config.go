@@ -77,6 +77,10 @@ type Config struct {
 	// reload reads (0: no cap), so it cannot starve the stream.
 	ReloadChunkSize int64
 	ReloadRate      int64
+	// ReloadOnSlotReplaced: when the slot was dropped and created again
+	// (its position is beyond anything the destination acknowledged),
+	// stream from it and reload every table, instead of refusing to start.
+	ReloadOnSlotReplaced bool
 }
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)

@@ -600,14 +600,21 @@ func (e *reloadEngine) query(ctx context.Context, q string, args []any) ([][][]b
 	var out [][][]byte
 	var n int64
 	for rr.NextRow() {
+		// One allocation for a row's values, one for its slice headers.
 		vals := rr.Values()
+		size := 0
+		for _, v := range vals {
+			size += len(v)
+		}
+		buf := make([]byte, 0, size)
 		row := make([][]byte, len(vals))
 		for i, v := range vals {
 			if v != nil {
-				row[i] = bytes.Clone(v)
-				n += int64(len(v))
+				buf = append(buf, v...)
+				row[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
 			}
 		}
+		n += int64(size)
 		out = append(out, row)
 	}
 	_, err := rr.Close()

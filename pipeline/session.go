@@ -96,7 +96,10 @@ func prepareSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg C
 	ours := haveState && st.Slot == cfg.Slot
 	switch {
 	case slot != nil && ours && st.SnapshotDone && st.SlotAhead(slot.ConfirmedFlushLSN):
-		return st, slotAheadError(cfg.Slot, slot.ConfirmedFlushLSN, st)
+		if !cfg.ReloadOnSlotReplaced {
+			return st, slotAheadError(cfg.Slot, slot.ConfirmedFlushLSN, st)
+		}
+		return reloadAll(ctx, conn, cfg, store, states, st, slot.ConfirmedFlushLSN, log)
 	case slot != nil && ours && st.SnapshotDone:
 		if st.AckLimit == 0 {
 			// A state written before the check: trust the slot this once
@@ -262,6 +265,41 @@ func slotAheadError(slot string, confirmed pglogrepl.LSN, st lsnstore.State) err
 	return fmt.Errorf("replication slot %q was acknowledged up to %s, beyond anything this destination's daemon acknowledged (%s; checkpoint %s): "+
 		"the slot was dropped and created again under the same name, or another client consumed it, and the changes in between are not in the destination. "+
 		"cdc2s3 will not stream from it. Either start a new full load into a new, empty --dest (drop this slot first: cdc2s3 drop --slot %s), "+
-		"or keep this destination and reload its tables once online reloads exist; see docs/operations.md, \"The slot was replaced\"",
+		"or keep this destination, stream from the new slot and reload every table (--reload-on-slot-replaced); see docs/operations.md, \"The slot was replaced\"",
 		slot, confirmed, st.AckLimit, st.Checkpoint, slot)
+}
+
+// reloadAll is the way out of a replaced slot that keeps the destination
+// (--reload-on-slot-replaced): it asks for a reload of every published
+// table (a request object, which the reload engine picks up once
+// streaming), then moves the checkpoint to the new slot's position and
+// streams from there. The changes the old slot had and the new one lacks
+// are in no file, but every table's reload cuts its history and brings its
+// current rows: once the reloads are done, the folders are exact again.
+// The request is written before the state, so a crash in between asks
+// again at the next start (a table already being reloaded is not added
+// twice).
+func reloadAll(ctx context.Context, conn *pgx.Conn, cfg Config, store sink.Store, states *lsnstore.Store, st lsnstore.State,
+	confirmed pglogrepl.LSN, log *slog.Logger) (lsnstore.State, error) {
+	names, err := source.PublishedTableNames(ctx, conn, cfg.Publication)
+	if err != nil {
+		return st, err
+	}
+	tables := make([]string, len(names))
+	for i, n := range names {
+		tables[i] = n[0] + "." + n[1]
+	}
+	if len(tables) > 0 {
+		key, err := PutReloadRequest(ctx, store, tables)
+		if err != nil {
+			return st, err
+		}
+		log.Warn("the replication slot was replaced (its position is beyond anything this destination acknowledged): streaming from the new slot and reloading every table (--reload-on-slot-replaced)",
+			logkey.Slot, cfg.Slot, logkey.ConfirmedFlushLSN, confirmed, logkey.Checkpoint, st.Checkpoint, logkey.Tables, len(tables), logkey.Request, key)
+	}
+	st.Checkpoint, st.AckLimit = max(st.Checkpoint, confirmed), max(st.AckLimit, confirmed)
+	if err := states.Save(ctx, st); err != nil {
+		return st, err
+	}
+	return st, nil
 }

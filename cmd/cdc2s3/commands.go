@@ -79,6 +79,7 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
 			&cli.StringFlag{Name: "reload-chunk-size", Value: "32MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
+			&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
 			&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
@@ -163,6 +164,7 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 	return pipeline.Config{
 		ReloadChunkSize:      reloadChunk,
 		ReloadRate:           reloadRate,
+		ReloadOnSlotReplaced: c.Bool("reload-on-slot-replaced"),
 		Source:               c.String("source"),
 		Slot:                 c.String("slot"),
 		Publication:          c.String("publication"),

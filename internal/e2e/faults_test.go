@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -352,6 +353,20 @@ func TestSlotReplaced(t *testing.T) {
 	if !found {
 		t.Errorf("check's next_start does not fail on the replaced slot: %+v", res.Results)
 	}
+
+	// The way out that keeps the destination: stream from the new slot and
+	// reload every table, which brings back the change the slot lost.
+	if _, err := conn.Exec(ctx, `INSERT INTO t VALUES (4, 'after')`); err != nil {
+		t.Fatal(err)
+	}
+	d = start(t, append(args, "--reload-on-slot-replaced")...)
+	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.t `), 1, 2*time.Minute)
+	if !strings.Contains(d.out.String(), "reloading every table") {
+		t.Errorf("no warning that the slot was replaced:\n%s", tail(d.out.String(), 20))
+	}
+	waitConfirmed(t, conn, "replaced", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "t"}})
 }
 
 // TestDestinationRefuses deletes the bucket under a running daemon: S3
