@@ -65,7 +65,7 @@ func PutReloadRequest(ctx context.Context, store sink.Store, tables []string) (s
 const (
 	// DefaultReloadChunkSize is the size a keyed reload's chunk aims at,
 	// in bytes of values read.
-	DefaultReloadChunkSize = 32 << 20
+	DefaultReloadChunkSize = 16 << 20
 	// reloadPoll is how often the destination is checked for requests.
 	reloadPoll = 2 * time.Second
 	// reloadFirstChunkRows is the first chunk's row limit, before the
@@ -92,6 +92,8 @@ type reloadEngine struct {
 	conn  *pgx.Conn // watermarks and catalog
 	read  *pgx.Conn // chunk reads
 	slots int       // temporary slots created, for their names
+	// inflight is the chunk handed last, until the writer has written it.
+	inflight *reloadChunk
 	// known are the published tables the destination has a history of
 	// (no reload due for joining), trees each partitioned root's partition
 	// tree as last recorded, by label; checkedAt is when watch last looked.
@@ -397,6 +399,10 @@ func (e *reloadEngine) reload(ctx context.Context, r *lsnstore.Reload) error {
 	} else {
 		err = e.keyless(ctx, r, t)
 	}
+	if err == nil {
+		err = e.settle(ctx)
+	}
+	e.inflight = nil
 	if err != nil {
 		return err
 	}
@@ -501,23 +507,42 @@ func (e *reloadEngine) keyless(ctx context.Context, r *lsnstore.Reload, t source
 	})
 }
 
-// hand gives a chunk to the writer at a high watermark and waits until the
-// writer has written it, so that one chunk at a time is held in memory.
+// hand gives a chunk to the writer at a high watermark, then waits until
+// the writer has written the chunk handed before it: the next chunk is
+// read while the writer writes this one, and at most two are held in
+// memory.
 func (e *reloadEngine) hand(ctx context.Context, r *lsnstore.Reload, n int, c *reloadChunk) (pglogrepl.LSN, error) {
+	k := chunkKey(r.ID, e.runID, n)
 	e.shared.mu.Lock()
-	e.shared.chunks[chunkKey(r.ID, e.runID, n)] = c
+	e.shared.chunks[k] = c
 	e.shared.mu.Unlock()
 	h, err := e.emit(ctx, watermark{ID: r.ID, Kind: markHigh, Chunk: n})
 	if err != nil {
+		e.shared.mu.Lock()
+		delete(e.shared.chunks, k)
+		e.shared.mu.Unlock()
 		return 0, err
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if err := e.settle(ctx); err != nil {
+		return 0, err
 	}
+	e.inflight = c
 	e.throttle(ctx, c)
 	return h, nil
+}
+
+// settle waits until the writer has written the chunk last handed.
+func (e *reloadEngine) settle(ctx context.Context) error {
+	if e.inflight == nil {
+		return nil
+	}
+	select {
+	case <-e.inflight.done:
+		e.inflight = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // throttle waits as long as reading the chunk's bytes should take at
