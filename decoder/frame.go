@@ -23,7 +23,8 @@ const (
 	// Update, Delete, Truncate, a transactional logical message), to be
 	// decoded with Decode once the transaction commits.
 	KindData
-	// KindBegin starts a transaction (protocol version 1 framing).
+	// KindBegin starts a transaction (protocol version 1 framing); Xid is
+	// the transaction's id.
 	KindBegin
 	// KindCommit ends the transaction begun last; End and CommitTime are set.
 	KindCommit
@@ -48,9 +49,9 @@ const (
 // Frame is one pgoutput message as the receiving side sees it.
 type Frame struct {
 	Kind Kind
-	// Xid is the streamed transaction (Stream Start, Commit, Abort) or,
-	// for KindData inside a stream block, the (sub)transaction that made
-	// the change.
+	// Xid is the transaction of a Begin, the streamed transaction (Stream
+	// Start, Commit, Abort) or, for KindData inside a stream block, the
+	// (sub)transaction that made the change.
 	Xid    uint32
 	SubXid uint32        // KindStreamAbort: the subtransaction rolled back
 	End    pglogrepl.LSN // KindCommit, KindStreamCommit: the transaction's end LSN
@@ -78,7 +79,11 @@ func ReadFrame(data []byte, inStream, inTxn bool) (Frame, error) {
 	}
 	switch data[0] {
 	case 'B':
-		return Frame{Kind: KindBegin}, nil
+		// Final LSN (8), commit time (8), xid (4).
+		if len(data) < 21 {
+			return Frame{}, fmt.Errorf("begin message too short: %d bytes", len(data))
+		}
+		return Frame{Kind: KindBegin, Xid: binary.BigEndian.Uint32(data[17:21])}, nil
 	case 'C':
 		var c pglogrepl.CommitMessage
 		if err := c.Decode(data[1:]); err != nil {

@@ -26,7 +26,7 @@ func TestReadFrame(t *testing.T) {
 		end             pglogrepl.LSN
 		body            []byte
 	}{
-		{name: "begin", msg: beginMsg(0x100, 5, 9), kind: decoder.KindBegin},
+		{name: "begin", msg: beginMsg(0x100, 5, 9), kind: decoder.KindBegin, xid: 9},
 		{name: "commit", msg: commitMsg(0x100, 0x128, 5), inTxn: true, kind: decoder.KindCommit, end: 0x128},
 		{name: "row in a transaction", msg: ins, inTxn: true, kind: decoder.KindData, body: ins},
 		{name: "relation in a transaction", msg: usersRel(), inTxn: true, kind: decoder.KindData, body: usersRel()},
@@ -64,8 +64,9 @@ func TestReadFrame(t *testing.T) {
 		})
 	}
 	msg := logicalMsg(false, 0x1F0, "p", []byte("xy"))
-	for _, bad := range [][]byte{{'C', 0}, {'S', 0}, {'I', 0, 0}, msg[:8], msg[:13], msg[:len(msg)-1]} {
-		if _, err := decoder.ReadFrame(bad, bad[0] == 'I', bad[0] != 'M'); err == nil {
+	begin := beginMsg(0x100, 5, 9)
+	for _, bad := range [][]byte{{'C', 0}, {'S', 0}, {'I', 0, 0}, msg[:8], msg[:13], msg[:len(msg)-1], begin[:20]} {
+		if _, err := decoder.ReadFrame(bad, bad[0] == 'I', bad[0] != 'M' && bad[0] != 'B'); err == nil {
 			t.Errorf("ReadFrame(%x): no error for a cut message", bad)
 		}
 	}

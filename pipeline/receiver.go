@@ -29,6 +29,7 @@ type receiver struct {
 
 	spool      *spool // the transaction being received, between Begin and Commit
 	inTxn      bool
+	xid        uint32               // its transaction id
 	inStream   bool                 // between Stream Start and Stream Stop
 	streamXid  uint32               // the transaction being streamed
 	streams    map[uint32]*streamed // large transactions streamed, not yet committed
@@ -60,6 +61,7 @@ type committed struct {
 	mem      int64           // bytes of memory the spool holds
 	streamed bool            // spool records carry the (sub)transaction id
 	aborted  map[uint32]bool // streamed: rolled-back subtransactions
+	xid      uint32          // the transaction's id
 	end      pglogrepl.LSN
 	at       time.Time
 }
@@ -228,7 +230,7 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 		if r.spool == nil {
 			r.spool = r.takeSpool()
 		}
-		r.inTxn = true
+		r.inTxn, r.xid = true, f.Xid
 		r.spool.reset()
 	case decoder.KindCommit:
 		if !r.inTxn || r.spool == nil {
@@ -236,7 +238,7 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 		}
 		s := r.spool
 		r.spool, r.inTxn = nil, false
-		return r.hand(ctx, &committed{spool: s, end: f.End, at: f.CommitTime})
+		return r.hand(ctx, &committed{spool: s, xid: r.xid, end: f.End, at: f.CommitTime})
 	case decoder.KindStreamStart:
 		r.inStream, r.streamXid = true, f.Xid
 		if r.streams[f.Xid] == nil {
@@ -264,7 +266,7 @@ func (r *receiver) wal(ctx context.Context, data []byte) error {
 		r.log.Info("streamed transaction committed", logkey.Xid, f.Xid, logkey.Messages, st.spool.count, logkey.Bytes, st.spool.size,
 			logkey.AbortedSubtransactions, len(st.aborted), logkey.LSN, f.End)
 		r.cfg.Metrics.streamedTxns.Inc()
-		return r.hand(ctx, &committed{spool: st.spool, streamed: true, aborted: st.aborted, end: f.End, at: f.CommitTime})
+		return r.hand(ctx, &committed{spool: st.spool, xid: f.Xid, streamed: true, aborted: st.aborted, end: f.End, at: f.CommitTime})
 	case decoder.KindMessage:
 		if f.Prefix != reloadPrefix {
 			return nil

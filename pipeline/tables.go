@@ -138,6 +138,9 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 	} else if err := w.seal(t); err != nil {
 		return nil, err
 	}
+	if err := w.catalogReady(ctx); err != nil {
+		return nil, err
+	}
 	cols := make([]pqfile.Column, len(rel.Columns))
 	names := make([]string, len(rel.Columns))
 	for i, c := range rel.Columns {
@@ -224,6 +227,9 @@ func (w *writer) fillUnchanged(ctx context.Context, t *table, row *decoder.Row) 
 	rel := row.Rel
 	if len(rel.Key) == 0 {
 		return nil
+	}
+	if err := w.catalogReady(ctx); err != nil {
+		return err
 	}
 	key := make([]string, len(rel.Key))
 	keyVals := make([][]byte, len(rel.Key))

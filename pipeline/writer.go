@@ -53,6 +53,10 @@ type writer struct {
 	reloadShared *reloadShared
 	// flushNow asks for a flush at once (a reload's start or marker).
 	flushNow bool
+	// xid is the transaction being written; visible reports that it is
+	// visible to the catalog connection (visible.go).
+	xid     uint32
+	visible bool
 }
 
 func newWriter(cfg Config, conn *pgx.Conn, store sink.Store, states *lsnstore.Store, checkpoint pglogrepl.LSN, h *handoff, log *slog.Logger) *writer {
@@ -118,8 +122,10 @@ func (w *writer) run(ctx context.Context) error {
 			}
 			var err error
 			if c.message != nil {
+				w.visible = true // no transaction: the catalog is read as it is
 				err = w.watermark(ctx, c.message, c.end)
 			} else {
+				w.xid, w.visible = c.xid, false
 				err = w.commit(ctx, c.each, c.end, c.at)
 			}
 			w.release(c)
@@ -253,6 +259,9 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 // between a crash and the restart). Otherwise the key is the catalog's,
 // recorded in the history when it changes.
 func (w *writer) setKey(ctx context.Context, rel *decoder.Relation, end pglogrepl.LSN) error {
+	if err := w.catalogReady(ctx); err != nil {
+		return err
+	}
 	names, err := source.PrimaryKey(ctx, w.conn, rel.ID)
 	if err != nil {
 		return err

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"regexp"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestPartitionedAddColumnDefault adds a column with a default to a
@@ -65,4 +68,83 @@ func TestAlterMidTransaction(t *testing.T) {
 	waitConfirmed(t, conn, "midtxn", currentLSN(t, conn), d, time.Minute)
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "t"}})
+}
+
+// TestCatalogReadAfterVisible makes a transaction's commit reach the
+// stream long before the transaction is visible: a synchronous standby
+// that never confirms holds the committing backend after its commit record
+// is written and flushed, which logical decoding has already sent. The
+// transaction adds a column with a default to a partitioned table; the
+// writer reads the column's missing value from the catalog and must wait
+// until the transaction is visible, or it records none and every older
+// row merges to NULL instead of the default (the race that made
+// TestPartitionedAddColumnDefault fail once under load, made certain).
+func TestCatalogReadAfterVisible(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+		CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (500);
+		CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (500) TO (2000);
+		INSERT INTO parted SELECT g, 'v' || g FROM generate_series(1, 1000) g`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	// The daemon's own commits (heartbeats) must not wait for the standby.
+	d := startEnv(t, []string{"PGOPTIONS=-c synchronous_commit=local"}, "run", "--source", dsn, "--dest", out, "--slot", "visible", "--flush-interval", "300ms")
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	syncStandby := func(ctx context.Context, setting string) error {
+		for _, q := range []string{"ALTER SYSTEM " + setting, "SELECT pg_reload_conf()"} {
+			if err := pg.Exec(ctx, "postgres", q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := syncStandby(ctx, "SET synchronous_standby_names = 'nobody'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := syncStandby(context.Background(), "RESET synchronous_standby_names"); err != nil {
+			t.Error(err)
+		}
+	})
+	time.Sleep(500 * time.Millisecond) // the reload reaches the backends
+	ddl, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ddl.Close(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ddl.Exec(ctx, `ALTER TABLE parted ADD COLUMN c int DEFAULT 7; UPDATE parted SET v = 'after' WHERE id IN (2, 600)`)
+		done <- err
+	}()
+	// The commit record is in the WAL and sent; the backend waits for the
+	// standby, the transaction invisible to everyone else.
+	var pid int
+	deadline := time.Now().Add(30 * time.Second)
+	for pid == 0 {
+		err := conn.QueryRow(ctx, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND datname = current_database()").Scan(&pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the DDL transaction did not wait for the synchronous standby")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // long enough for the daemon to read the catalog if it does not wait
+	if _, err := conn.Exec(ctx, "SELECT pg_cancel_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the DDL transaction: %v", err) // a cancelled wait commits with a warning, not an error
+	}
+	if err := syncStandby(ctx, "RESET synchronous_standby_names"); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "visible", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	compareTables(t, conn, out, [][2]string{{"public", "parted"}})
 }

@@ -50,6 +50,7 @@ const (
 	Blocks                 = "blocks"                  // a chunk's block range
 	Reload                 = "reload"                  // a reload's id (docs/reload.md)
 	Reason                 = "reason"                  // why something is done
+	Waited                 = "waited"                  // how long something has been waited for
 	Request                = "request"                 // a reload request's object key
 	Workers                = "workers"                 // a number of parallel workers
 	Pct                    = "pct"                     // a percentage done
