@@ -195,42 +195,46 @@ func TestReloadAddedTables(t *testing.T) {
 
 // updateLoad updates random rows of big (no inserts or deletes: its row
 // count stays n) and replaces rows of the keyless kk by a delete and an
-// insert in one transaction (its count stays too), about rate
-// transactions per second, until the function it returns is called.
+// insert in one transaction (its count stays too), at about rate
+// transactions per second over four connections, until the function it
+// returns is called.
 func updateLoad(t *testing.T, dsn string, n, rate int) func() int64 {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const conns = 4
 	var done atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer conn.Close(ctx)
-		rng := rand.New(rand.NewPCG(5, 5))
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			sql := fmt.Sprintf("UPDATE big SET v = v + 1, pad = md5(random()::text) WHERE id = %d", 1+rng.IntN(n))
-			if rng.IntN(5) == 0 {
-				sql = fmt.Sprintf("BEGIN; DELETE FROM kk WHERE ctid = (SELECT ctid FROM kk WHERE v = %d LIMIT 1); INSERT INTO kk VALUES (%d, 'x'); COMMIT", rng.IntN(100), rng.IntN(100))
-			}
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				t.Errorf("load: %s: %v", sql, err)
-				return
-			}
-			done.Add(1)
+	for w := 0; w < conns; w++ {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			defer conn.Close(ctx)
+			rng := rand.New(rand.NewPCG(seed, seed))
+			tick := time.NewTicker(time.Second * conns / time.Duration(rate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				sql := fmt.Sprintf("UPDATE big SET v = v + 1, pad = md5(random()::text) WHERE id = %d", 1+rng.IntN(n))
+				if rng.IntN(5) == 0 {
+					sql = fmt.Sprintf("BEGIN; DELETE FROM kk WHERE ctid = (SELECT ctid FROM kk WHERE v = %d LIMIT 1); INSERT INTO kk VALUES (%d, 'x'); COMMIT", rng.IntN(100), rng.IntN(100))
+				}
+				if _, err := conn.Exec(ctx, sql); err != nil {
+					t.Errorf("load: %s: %v", sql, err)
+					return
+				}
+				done.Add(1)
+			}
+		}(uint64(5 + w))
+	}
 	return stopper(t, stop, &wg, &done)
 }
 
@@ -280,6 +284,7 @@ func TestReloadKilled(t *testing.T) {
 	d := start(t, args...)
 	waitConfirmed(t, conn, "reloadkill", 1, d, 3*time.Minute)
 	loaded := updateLoad(t, dsn, n, 500)
+	began := time.Now()
 	if _, stderr, code := runOps(t, "reload", "--dest", dest, "--tables", "public.big,public.kk"); code != 0 {
 		t.Fatalf("cdc2s3 reload: exit %d\n%s", code, stderr)
 	}
@@ -298,7 +303,7 @@ func TestReloadKilled(t *testing.T) {
 	txns := loaded()
 	waitConfirmed(t, conn, "reloadkill", currentLSN(t, conn), d, 2*time.Minute)
 	d.stop(t)
-	t.Logf("%d update transactions during the reload; %d rows read by the reload in all (%d in the tables)", txns, read, n+n/10)
+	t.Logf("%d update transactions during the reload (%.0f/s); %d rows read by the reload in all (%d in the tables)", txns, float64(txns)/time.Since(began).Seconds(), read, n+n/10)
 	// A restart goes on from the last chunk done: all three runs together
 	// read the tables about once, not once per run. (The count is of the
 	// chunks the engine logged: one written just before a kill is done
@@ -324,7 +329,7 @@ func TestReloadReaderSees(t *testing.T) {
 	bigSchema(t, conn, n)
 	out := t.TempDir()
 	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "reloadpoll",
-		"--flush-interval", "300ms", "--status-interval", "300ms", "--reload-chunk-size", "64kB", "--reload-rate", "200kB")
+		"--flush-interval", "300ms", "--status-interval", "300ms", "--reload-chunk-size", "64kB", "--reload-rate", "120kB")
 	waitConfirmed(t, conn, "reloadpoll", 1, d, 3*time.Minute)
 	tables := map[string]oracle.Table{}
 	for _, st := range bigTables {
