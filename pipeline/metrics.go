@@ -30,6 +30,8 @@ type Metrics struct {
 	reconnects    prometheus.Counter
 	snapshotRows  *prometheus.CounterVec // table
 	streamedTxns  prometheus.Counter
+	reloads       prometheus.Gauge
+	reloadChunks  *prometheus.CounterVec // table
 
 	snapshot      atomic.Pointer[snapshot.Progress] // the running full load
 	streaming     atomic.Bool
@@ -60,6 +62,8 @@ func NewMetrics() *Metrics {
 		reconnects:    f.counter("cdc2s3_reconnects_total", "Reconnections to PostgreSQL after a lost connection."),
 		snapshotRows:  f.counterVec("cdc2s3_snapshot_rows_total", "Rows written to LOAD files by the full load, by table.", "table"),
 		streamedTxns:  f.counter("cdc2s3_streamed_transactions_total", "Large transactions received while they ran (protocol version 2) and written at commit."),
+		reloads:       f.gauge("cdc2s3_reloads_running", "Table reloads begun and not yet complete (docs/reload.md); their rows count in cdc2s3_changes_total with op L."),
+		reloadChunks:  f.counterVec("cdc2s3_reload_chunks_total", "Chunks of reloaded rows written, by table.", "table"),
 		stallAfter:    2 * time.Minute,
 	}
 	f.gaugeFunc("cdc2s3_heartbeat_age_seconds", "Seconds since the last heartbeat was written in the source (-1: none yet).", func() float64 {

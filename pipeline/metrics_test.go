@@ -43,6 +43,8 @@ func TestMetricsSeries(t *testing.T) {
 	m.reconnects.Inc()
 	m.snapshotRows.WithLabelValues("demo.orders").Add(7)
 	m.streamedTxns.Inc()
+	m.reloads.Set(1)
+	m.reloadChunks.WithLabelValues("demo.orders").Inc()
 
 	code, body := get(t, m.Handler(HandlerOptions{}), "/metrics")
 	if code != http.StatusOK {
@@ -73,6 +75,8 @@ func TestMetricsSeries(t *testing.T) {
 		{"cdc2s3_reconnects_total", dto.MetricType_COUNTER, "Reconnections to PostgreSQL after a lost connection.", nil},
 		{"cdc2s3_snapshot_rows_total", dto.MetricType_COUNTER, "Rows written to LOAD files by the full load, by table.", []string{"table"}},
 		{"cdc2s3_streamed_transactions_total", dto.MetricType_COUNTER, "Large transactions received while they ran (protocol version 2) and written at commit.", nil},
+		{"cdc2s3_reloads_running", dto.MetricType_GAUGE, "Table reloads begun and not yet complete (docs/reload.md); their rows count in cdc2s3_changes_total with op L.", nil},
+		{"cdc2s3_reload_chunks_total", dto.MetricType_COUNTER, "Chunks of reloaded rows written, by table.", []string{"table"}},
 		{"cdc2s3_heartbeat_age_seconds", dto.MetricType_GAUGE, "Seconds since the last heartbeat was written in the source (-1: none yet).", nil},
 		{"cdc2s3_snapshot_rows", dto.MetricType_GAUGE, "Rows copied so far by the running full load.", nil},
 		{"cdc2s3_snapshot_progress_ratio", dto.MetricType_GAUGE, "Estimated fraction of the running full load done (0..1; 1 when none runs).", nil},

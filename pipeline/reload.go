@@ -54,12 +54,16 @@ func PutReloadRequest(ctx context.Context, store sink.Store, tables []string) (s
 	if err != nil {
 		return "", err
 	}
-	key := ReloadRequestPrefix + now.Format("20060102T150405.000000Z") + "-" + randomHex(4) + ".json"
+	key := ReloadRequestPrefix + now.Format(stampLayout) + "-" + randomHex(4) + ".json"
 	if err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
 		return "", fmt.Errorf("write reload request: %w", err)
 	}
 	return key, nil
 }
+
+// stampLayout is the UTC time in the names of requests and reloads: it
+// sorts as it reads.
+const stampLayout = "20060102T150405.000000Z"
 
 // Defaults of the reload engine.
 const (
@@ -336,7 +340,7 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 		return err
 	}
 	var last pglogrepl.LSN
-	stamp := time.Now().UTC().Format("20060102T150405.000000Z")
+	stamp := time.Now().UTC().Format(stampLayout)
 	for i, w := range want {
 		label := w.schema + "." + w.table
 		j := slices.IndexFunc(published, func(t source.Table) bool { return t.Schema == w.schema && t.Name == w.table })

@@ -210,6 +210,7 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 	if w.reloadShared == nil || !w.reloadShared.current(m) {
 		return nil // a dead run's, or another daemon's on the same database
 	}
+	defer func() { w.cfg.Metrics.reloads.Set(float64(len(w.reloads))) }()
 	r := w.reloads[m.ID]
 	if m.Tree != "" && (m.Kind == markStart || m.Kind == markTree) {
 		t, err := w.tableState(ctx, m.Schema, m.Table)
@@ -322,6 +323,7 @@ func (w *writer) writeChunk(ctx context.Context, r *reloadRun, c *reloadChunk, w
 		n++
 	}
 	w.publishCounts()
+	w.cfg.Metrics.reloadChunks.WithLabelValues(t.label).Inc()
 	r.Rows += n
 	r.Chunks++
 	if c.key != nil {
