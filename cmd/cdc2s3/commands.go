@@ -14,6 +14,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/internal/generate"
 	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/internal/scratch"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/pipeline"
 	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/dest"
@@ -210,8 +211,18 @@ func reloadCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "reload requested: %s (%s)\nthe daemon holding %s picks it up within seconds; follow it with cdc2s3 status\n",
-				strings.Join(tables, ", "), key, store)
+			fmt.Fprintf(c.App.Writer, "reload requested: %s (%s)\n", strings.Join(tables, ", "), key)
+			lease, err := lsnstore.ReadLease(c.Context, store)
+			if err != nil {
+				return err
+			}
+			if lease == nil || time.Now().After(lease.ExpiresAt) {
+				// Running the reload without a daemon is not built: say
+				// plainly that the request waits.
+				fmt.Fprintf(c.App.Writer, "no cdc2s3 run holds %s now: the request waits until one starts (cdc2s3 run --dest %s ...), which picks it up within seconds\n", store, store)
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "the daemon holding %s (%s, PID %d) picks it up within seconds; follow it with cdc2s3 status\n", store, lease.Host, lease.PID)
 			return nil
 		},
 	}

@@ -171,7 +171,7 @@ func TestReloadAddedTables(t *testing.T) {
 	loaded := reloadLoad(t, dsn, 7)
 	time.Sleep(2 * time.Second) // changes of b and k before the reload
 	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.a")
-	if code != 0 || !strings.Contains(stdout, "reload requested") {
+	if code != 0 || !strings.Contains(stdout, "reload requested") || !strings.Contains(stdout, "the daemon holding") {
 		t.Fatalf("cdc2s3 reload: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, table := range []string{"a", "b", "k", "pt"} {
@@ -375,6 +375,8 @@ func TestReloadReaderSees(t *testing.T) {
 // TestReloadJoinedWhileDown adds a populated table to the publication
 // while the daemon is stopped and changes nothing in it: the next start
 // finds a published table the destination has never seen and reloads it.
+// A reload requested meanwhile says that no daemon runs, and the next
+// start does it.
 func TestReloadJoinedWhileDown(t *testing.T) {
 	ctx := context.Background()
 	dsn, conn := newDatabase(t)
@@ -394,8 +396,14 @@ func TestReloadJoinedWhileDown(t *testing.T) {
 	if _, err := conn.Exec(ctx, "ALTER PUBLICATION p ADD TABLE c"); err != nil {
 		t.Fatal(err)
 	}
+	// A request while no daemon runs says so, and waits for one.
+	stdout, stderr, code := runOps(t, "reload", "--dest", out, "--tables", "public.a")
+	if code != 0 || !strings.Contains(stdout, "no cdc2s3 run holds") {
+		t.Fatalf("cdc2s3 reload with no daemon: exit %d\n%s%s", code, stdout, stderr)
+	}
 	d = start(t, args...)
 	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.c `), 1, 2*time.Minute)
+	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.a `), 1, 2*time.Minute)
 	waitConfirmed(t, conn, "joindown", currentLSN(t, conn), d, time.Minute)
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "a"}, {"public", "c"}})
