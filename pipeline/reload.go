@@ -652,39 +652,25 @@ func (e *reloadEngine) query(ctx context.Context, q string, args []any) ([][][]b
 
 // selectPublished is the SELECT of what the publication publishes of t:
 // its columns, its row filter, for a keyed read the rows after the key
-// given as parameters $1… (after non-nil) in key order up to limit.
-func selectPublished(t source.Table, after []string, limit int) string {
-	cols := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		cols[i] = pgx.Identifier{c.Name}.Sanitize()
-	}
-	list := strings.Join(cols, ", ")
-	if list == "" {
-		list = "1"
-	}
+// given as parameters $1… (afterKey non-nil) in key order up to limit.
+func selectPublished(t source.Table, afterKey []string, limit int) string {
 	from := "ONLY " + t.QualifiedName()
 	if t.Partitioned {
 		from = t.QualifiedName()
-	}
-	q := "SELECT " + list + " FROM " + from
-	var where []string
-	if t.RowFilter != "" {
-		where = append(where, "("+t.RowFilter+")")
 	}
 	keys := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		keys[i] = pgx.Identifier{k}.Sanitize()
 	}
-	if len(after) > 0 {
-		ps := make([]string, len(after))
-		for i := range after {
+	var after string
+	if len(afterKey) > 0 {
+		ps := make([]string, len(afterKey))
+		for i := range afterKey {
 			ps[i] = "$" + strconv.Itoa(i+1)
 		}
-		where = append(where, "("+strings.Join(keys, ", ")+") > ("+strings.Join(ps, ", ")+")")
+		after = "(" + strings.Join(keys, ", ") + ") > (" + strings.Join(ps, ", ") + ")"
 	}
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q := "SELECT " + t.SelectList() + " FROM " + from + t.Where(after)
 	if limit > 0 {
 		q += " ORDER BY " + strings.Join(keys, ", ") + " LIMIT " + strconv.Itoa(limit)
 	}

@@ -136,6 +136,9 @@ type reloadRun struct {
 	moot bool
 }
 
+// label is the reloaded table's schema.name, as the writer's table label.
+func (r *reloadRun) label() string { return r.Schema + "." + r.Table }
+
 // reloadWindow keeps a table's changes between a chunk's watermarks.
 type reloadWindow struct {
 	chunk   int
@@ -234,16 +237,16 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 			// A keyless reload starts over whenever its snapshot is new;
 			// a truncate after the cut makes it moot.
 			r.Cut, r.Rows, r.Chunks, r.moot = m.Cut, 0, 0, false
-			w.windows[r.Schema+"."+r.Table] = r
+			w.windows[r.label()] = r
 		}
 		w.flushNow = true // the engine waits for the start to be saved
-		w.log.Info("reload started", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.LSN, r.Cut)
+		w.log.Info("reload started", logkey.Table, r.label(), logkey.Reload, r.ID, logkey.LSN, r.Cut)
 	case markLow:
 		if r == nil || !r.Keyed {
 			return nil
 		}
 		r.window = &reloadWindow{chunk: m.Chunk}
-		w.windows[r.Schema+"."+r.Table] = r
+		w.windows[r.label()] = r
 	case markHigh:
 		c := w.reloadShared.take(m)
 		if c == nil {
@@ -261,7 +264,7 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 		}
 		win := r.window
 		r.window = nil
-		delete(w.windows, r.Schema+"."+r.Table)
+		delete(w.windows, r.label())
 		if win == nil || win.chunk != m.Chunk {
 			return fmt.Errorf("reload %s: chunk %d's high watermark without its low one", r.ID, m.Chunk)
 		}
@@ -269,7 +272,7 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 	case markCancel:
 		if r != nil {
 			delete(w.reloads, m.ID)
-			delete(w.windows, r.Schema+"."+r.Table)
+			delete(w.windows, r.label())
 			w.flushNow = true
 		}
 	case markEnd:
@@ -277,19 +280,20 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 			return nil
 		}
 		delete(w.reloads, m.ID)
-		delete(w.windows, r.Schema+"."+r.Table)
+		delete(w.windows, r.label())
 		if r.moot {
-			w.log.Warn("reload ended without a marker: the table was truncated while it ran, which cut what it read", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID)
+			w.log.Warn("reload ended without a marker: the table was truncated while it ran, which cut what it read", logkey.Table, r.label(), logkey.Reload, r.ID)
 			return nil
 		}
-		if err := w.writeMarker(ctx, r, sink.Pos{LSN: at}, m.At); err != nil {
+		t, err := w.writeMarker(ctx, r, sink.Pos{LSN: at}, m.At)
+		if err != nil {
 			return err
 		}
-		if t := w.tables[r.Schema+"\x00"+r.Table]; t != nil && t.history.Unloaded {
+		if t.history.Unloaded {
 			t.history.Unloaded, t.historyDirty = false, true
 		}
 		w.flushNow = true
-		w.log.Info("reload done", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Rows, r.Rows, logkey.Chunks, r.Chunks)
+		w.log.Info("reload done", logkey.Table, r.label(), logkey.Reload, r.ID, logkey.Rows, r.Rows, logkey.Chunks, r.Chunks)
 	}
 	return nil
 }
@@ -349,6 +353,9 @@ func applyWindow(c *reloadChunk, win *reloadWindow, alive []bool) {
 	for i, row := range c.rows {
 		index[keyOf(func(k int) []byte { return row[k] })] = i
 	}
+	// Where each chunk column is in a relation's values, by name: once per
+	// relation (a window's changes share one or two), not per change.
+	positions := map[*decoder.Relation][]int{}
 	for _, ch := range win.changes {
 		if ch.end <= c.consistent {
 			continue // in the chunk's snapshot already
@@ -357,10 +364,13 @@ func applyWindow(c *reloadChunk, win *reloadWindow, alive []bool) {
 			clear(alive)
 			continue
 		}
-		// The change's value of each chunk column, by name.
-		at := make([]int, len(c.cols))
-		for j, col := range c.cols {
-			at[j] = slices.IndexFunc(ch.rel.Columns, func(rc decoder.Column) bool { return rc.Name == col.Name })
+		at := positions[ch.rel]
+		if at == nil {
+			at = make([]int, len(c.cols))
+			for j, col := range c.cols {
+				at[j] = slices.IndexFunc(ch.rel.Columns, func(rc decoder.Column) bool { return rc.Name == col.Name })
+			}
+			positions[ch.rel] = at
 		}
 		i, ok := index[keyOf(func(k int) []byte {
 			if at[k] < 0 {
@@ -415,18 +425,18 @@ func sameColumns(rel []decoder.Column, cols []source.Column) bool {
 }
 
 // writeMarker writes a reload's R row at pos, in a file of its own that
-// holds no table column (every one would be NULL).
-func (w *writer) writeMarker(ctx context.Context, r *reloadRun, pos sink.Pos, at time.Time) error {
+// holds no table column (every one would be NULL), and returns the table.
+func (w *writer) writeMarker(ctx context.Context, r *reloadRun, pos sink.Pos, at time.Time) (*table, error) {
 	t, err := w.tableState(ctx, r.Schema, r.Table)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := w.seal(t); err != nil { // files of a table never overlap
-		return err
+		return nil, err
 	}
 	f, err := os.CreateTemp(w.cfg.TempDir, "cdc2s3-cdc-*.parquet")
 	if err != nil {
-		return fmt.Errorf("temp file: %w", err)
+		return nil, fmt.Errorf("temp file: %w", err)
 	}
 	pw, err := pqfile.NewWriter(f, nil, pqfile.Options{Compression: w.cfg.Compression, Reload: true})
 	if err == nil {
@@ -440,11 +450,11 @@ func (w *writer) writeMarker(ctx context.Context, r *reloadRun, pos sink.Pos, at
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("%s: reload marker: %w", t.label, err)
+		return nil, fmt.Errorf("%s: reload marker: %w", t.label, err)
 	}
 	w.sealed = append(w.sealed, sealedFile{key: sink.CDCKey(t.schema, t.name, pos, pos), path: f.Name(), rows: 1, table: t.label})
 	t.done = pos
 	w.pendingBytes += 64
 	t.changeCounters[strings.IndexByte(countedOps, opMarker)].Inc()
-	return nil
+	return t, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -552,30 +551,9 @@ func isUndefined(err error) bool {
 }
 
 // selectQuery returns the SELECT of a job's columns from ONLY the relation,
-// restricted to a block range.
+// restricted to a block range and the publication's row filter.
 func selectQuery(job Job, rel *relation, b blockRange) string {
-	cols := make([]string, len(job.Columns))
-	for i, c := range job.Columns {
-		cols[i] = pgx.Identifier{c.Name}.Sanitize()
-	}
-	list := strings.Join(cols, ", ")
-	if list == "" {
-		list = "1"
-	}
-	q := fmt.Sprintf("SELECT %s FROM ONLY %s", list, rel.qualifiedName())
-	var where []string
-	if w := b.where(); w != "" {
-		where = append(where, w)
-	}
-	// The publication's row filter, evaluated by PostgreSQL as it does
-	// for the stream: the full load holds exactly the published rows.
-	if f := job.Table.RowFilter; f != "" {
-		where = append(where, "("+f+")")
-	}
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	return q
+	return "SELECT " + job.Table.SelectList() + " FROM ONLY " + rel.qualifiedName() + job.Table.Where(b.where())
 }
 
 // copySQL returns the COPY statement of a chunk.

@@ -61,6 +61,39 @@ func (t Table) QualifiedName() string {
 	return pgx.Identifier{t.Schema, t.Name}.Sanitize()
 }
 
+// SelectList returns the quoted names of t's columns, comma-separated, for
+// a SELECT of what is published ("1" for a table without columns).
+func (t Table) SelectList() string {
+	if len(t.Columns) == 0 {
+		return "1"
+	}
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = pgx.Identifier{c.Name}.Sanitize()
+	}
+	return strings.Join(cols, ", ")
+}
+
+// Where returns the WHERE clause (with a leading space) of the non-empty
+// conds and the publication's row filter, evaluated by PostgreSQL as for
+// the stream, so a read holds exactly the published rows; "" when there
+// is neither.
+func (t Table) Where(conds ...string) string {
+	var where []string
+	for _, c := range conds {
+		if c != "" {
+			where = append(where, c)
+		}
+	}
+	if t.RowFilter != "" {
+		where = append(where, "("+t.RowFilter+")")
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(where, " AND ")
+}
+
 // String returns schema.name unquoted, for messages.
 func (t Table) String() string { return t.Schema + "." + t.Name }
 

@@ -9,6 +9,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// createParted creates parted, partitioned in two, with 1000 rows.
+func createParted(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), `
+		CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+		CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (500);
+		CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (500) TO (2000);
+		INSERT INTO parted SELECT g, 'v' || g FROM generate_series(1, 1000) g`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPartitionedAddColumnDefault adds a column with a default to a
 // partitioned table while the daemon streams it. PostgreSQL keeps the
 // value that existing rows take (attmissingval) on the partitions, never
@@ -18,13 +30,7 @@ import (
 func TestPartitionedAddColumnDefault(t *testing.T) {
 	ctx := context.Background()
 	dsn, conn := newDatabase(t)
-	if _, err := conn.Exec(ctx, `
-		CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
-		CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (500);
-		CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (500) TO (2000);
-		INSERT INTO parted SELECT g, 'v' || g FROM generate_series(1, 1000) g`); err != nil {
-		t.Fatal(err)
-	}
+	createParted(t, conn)
 	out := t.TempDir()
 	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "partdefault", "--flush-interval", "300ms")
 	waitConfirmed(t, conn, "partdefault", 1, d, 2*time.Minute)
@@ -82,13 +88,7 @@ func TestAlterMidTransaction(t *testing.T) {
 func TestCatalogReadAfterVisible(t *testing.T) {
 	ctx := context.Background()
 	dsn, conn := newDatabase(t)
-	if _, err := conn.Exec(ctx, `
-		CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
-		CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (500);
-		CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (500) TO (2000);
-		INSERT INTO parted SELECT g, 'v' || g FROM generate_series(1, 1000) g`); err != nil {
-		t.Fatal(err)
-	}
+	createParted(t, conn)
 	out := t.TempDir()
 	// The daemon's own commits (heartbeats) must not wait for the standby.
 	d := startEnv(t, []string{"PGOPTIONS=-c synchronous_commit=local"}, "run", "--source", dsn, "--dest", out, "--slot", "visible", "--flush-interval", "300ms")

@@ -439,6 +439,7 @@ func TestReloadPartitionTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var updates atomic.Int64
 	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
@@ -454,16 +455,10 @@ func TestReloadPartitionTree(t *testing.T) {
 				t.Errorf("load: %v", err)
 				return
 			}
+			updates.Add(1)
 		}
 	}()
-	t.Cleanup(func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	})
+	loaded := stopper(t, stop, &wg, &updates)
 	reloads := regexp.MustCompile(`reload complete.* table=public.pt `)
 	steps := []struct{ what, sql string }{
 		{"detach p2", "ALTER TABLE pt DETACH PARTITION p2"},
@@ -479,8 +474,7 @@ func TestReloadPartitionTree(t *testing.T) {
 		t.Logf("%s: root reloaded", step.what)
 	}
 	waitLog(t, d, regexp.MustCompile(`reload complete.* table=public.p2 `), 1, 2*time.Minute)
-	close(stop)
-	wg.Wait()
+	t.Logf("%d updates during the changes of the tree", loaded())
 	waitConfirmed(t, conn, "tree", currentLSN(t, conn), d, time.Minute)
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "pt"}, {"public", "p2"}})
