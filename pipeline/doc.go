@@ -22,6 +22,12 @@
 //	  - the uploader (uploader.go) puts histories and files, saves the
 //	    checkpoint, and publishes the durable LSN.
 //
+// Beside them the reload engine (reload.go, reloadrows.go) reloads tables
+// while the stream goes on: it writes watermarks into the WAL, which reach
+// the writer through the stream, and reads each chunk in a temporary
+// slot's snapshot for the writer to take at the chunk's high watermark
+// (docs/reload.md).
+//
 // Run (run.go) holds the lease and reconnects after a lost connection;
 // session.go opens a session and decides between resuming and a full
 // load. docs/architecture.md draws the same with the path of one change.
