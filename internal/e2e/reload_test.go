@@ -225,7 +225,11 @@ func updateLoad(t *testing.T, dsn string, n, rate int) func() int64 {
 				}
 				sql := fmt.Sprintf("UPDATE big SET v = v + 1, pad = md5(random()::text) WHERE id = %d", 1+rng.IntN(n))
 				if rng.IntN(5) == 0 {
-					sql = fmt.Sprintf("BEGIN; DELETE FROM kk WHERE ctid = (SELECT ctid FROM kk WHERE v = %d LIMIT 1); INSERT INTO kk VALUES (%d, 'x'); COMMIT", rng.IntN(100), rng.IntN(100))
+					// One row out, one in, in one statement: the insert
+					// happens only if the delete did, so the table keeps
+					// its row count when two connections pick the same row
+					// (the second's delete finds it gone and removes none).
+					sql = fmt.Sprintf("WITH d AS (DELETE FROM kk WHERE ctid = (SELECT ctid FROM kk WHERE v = %d LIMIT 1) RETURNING 1) INSERT INTO kk SELECT %d, 'x' FROM d", rng.IntN(100), rng.IntN(100))
 				}
 				if _, err := conn.Exec(ctx, sql); err != nil {
 					t.Errorf("load: %s: %v", sql, err)
