@@ -77,11 +77,24 @@ type Config struct {
 	// reload reads (0: no cap), so it cannot starve the stream.
 	ReloadChunkSize int64
 	ReloadRate      int64
+	// InitialLoad is how the first start loads the tables: InitialLoadSnapshot
+	// (the default: every table in the new slot's exported snapshot, held
+	// until the last is copied) or InitialLoadChunks (only the tables
+	// without a key in it; those with one through the reload engine's
+	// chunks once streaming, so no transaction stays open for longer than
+	// one chunk and a crash resumes from the last chunk done).
+	InitialLoad string
 	// ReloadOnSlotReplaced: when the slot was dropped and created again
 	// (its position is beyond anything the destination acknowledged),
 	// stream from it and reload every table, instead of refusing to start.
 	ReloadOnSlotReplaced bool
 }
+
+// Values of Config.InitialLoad.
+const (
+	InitialLoadSnapshot = "snapshot"
+	InitialLoadChunks   = "chunks"
+)
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
@@ -140,6 +153,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ReloadRate < 0 {
 		return fmt.Errorf("invalid --reload-rate %d: use 0 for no limit or a positive number of bytes per second", c.ReloadRate)
+	}
+	switch c.InitialLoad {
+	case "":
+		c.InitialLoad = InitialLoadSnapshot
+	case InitialLoadSnapshot, InitialLoadChunks:
+	default:
+		return fmt.Errorf("invalid --initial-load %q: use %s (every table in one exported snapshot) or %s (tables with a key in chunks while streaming)",
+			c.InitialLoad, InitialLoadSnapshot, InitialLoadChunks)
 	}
 	for _, t := range c.Tables {
 		if strings.TrimSpace(t) == "" {

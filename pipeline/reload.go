@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
 	"github.com/cdc2s3/cdc2s3/internal/logkey"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -134,6 +135,7 @@ func (e *reloadEngine) run(ctx, stop context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
+			e.todo[0] = r // the retry goes on from the chunks handed
 			e.log.Error("reload failed; trying again", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Error, err, logkey.Delay, reloadRetryDelay)
 			e.close()
 			sleep(ctx, reloadRetryDelay)
@@ -364,7 +366,7 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 
 // Why watch reloads a table.
 const (
-	whyJoined = "the table joined the pipeline after the full load: its existing rows are not in the folder"
+	whyJoined = "the folder does not hold the table's existing rows: it joined the pipeline after the full load, or the first load left it to chunks (--initial-load chunks)"
 	whyTree   = "the partition tree changed: a partition attached, detached, dropped or truncated"
 )
 
@@ -404,7 +406,7 @@ func (e *reloadEngine) reload(ctx context.Context, r *lsnstore.Reload) error {
 		err = e.keyless(ctx, r, t)
 	}
 	if err == nil {
-		err = e.settle(ctx)
+		err = e.settle(ctx, r)
 	}
 	e.inflight = nil
 	if err != nil {
@@ -425,55 +427,140 @@ func (e *reloadEngine) reload(ctx context.Context, r *lsnstore.Reload) error {
 	return nil
 }
 
+// chunkable reports whether t can be read in chunks by key: it has a key,
+// and the publication publishes every key column.
+func chunkable(t source.Table) bool {
+	return len(t.Key) > 0 && !slices.ContainsFunc(t.Key, func(k string) bool {
+		return !slices.ContainsFunc(t.Columns, func(c source.Column) bool { return c.Name == k })
+	})
+}
+
 // keyed reads a table with a key in chunks, each in its own temporary
 // slot's snapshot between a low and a high watermark, from the last key
-// done.
+// done. Each chunk locks the table for its read and takes the table's
+// columns from the catalog then, so its rows and the stream's changes
+// after it have the same columns unless DDL lands between the read and
+// the high watermark: the writer then drops the chunk, and its range is
+// read again.
 func (e *reloadEngine) keyed(ctx context.Context, r *lsnstore.Reload, t source.Table) error {
-	cols := t.Columns
-	key := make([]int, len(t.Key))
-	for i, k := range t.Key {
-		key[i] = slices.IndexFunc(cols, func(c source.Column) bool { return c.Name == k })
-		if key[i] < 0 {
-			return fmt.Errorf("%s: key column %q is not published (the publication's column list leaves it out)", t, k)
-		}
-	}
 	limit := reloadFirstChunkRows
 	for n := 1; ; n++ {
 		if _, err := e.emit(ctx, watermark{ID: r.ID, Kind: markLow, Chunk: n}); err != nil {
 			return err
 		}
-		c := &reloadChunk{cols: cols, key: key, done: make(chan struct{})}
+		c := &reloadChunk{from: r.LastKey, done: make(chan struct{})}
 		var bytesRead int64
 		err := e.inSnapshot(ctx, func(consistent pglogrepl.LSN) error {
 			c.consistent = consistent
 			var err error
-			c.rows, bytesRead, err = e.readKeyed(ctx, t, key, r.LastKey, limit)
+			if t, err = e.lockRead(ctx, t); err != nil {
+				return err
+			}
+			if c.key, err = keyIndexes(t); err != nil {
+				return err
+			}
+			c.cols = t.Columns
+			c.rows, bytesRead, err = e.readKeyed(ctx, t, c.key, r.LastKey, limit)
 			return err
 		})
+		if errors.Is(err, errRewritten) {
+			e.log.Info("reading the chunk again: the table was rewritten after its snapshot was taken", logkey.Table, t.String(), logkey.Reload, r.ID, logkey.Chunk, n)
+			continue
+		}
 		if err != nil {
 			return err
 		}
+		faultpoint.Delay(faultpoint.ReloadBeforeHigh)
+		c.lastKey = r.LastKey
 		if len(c.rows) > 0 {
 			lastRow := c.rows[len(c.rows)-1]
-			for _, k := range key {
+			c.lastKey = nil
+			for _, k := range c.key {
 				c.lastKey = append(c.lastKey, string(lastRow[k]))
 			}
-		} else {
-			c.lastKey = r.LastKey
 		}
-		h, err := e.hand(ctx, r, n, c)
+		h, judged, err := e.hand(ctx, r, n, c)
 		if err != nil {
 			return err
 		}
-		r.LastKey, r.Rows, r.Chunks = c.lastKey, r.Rows+int64(len(c.rows)), r.Chunks+1
 		e.log.Info("reload chunk", logkey.Table, t.String(), logkey.Reload, r.ID, logkey.Chunk, n, logkey.Rows, len(c.rows), logkey.LSN, h)
+		if judged {
+			if c.redo {
+				continue // from where the writer has got
+			}
+		} else {
+			r.LastKey = c.lastKey // as the writer will have it, unless it drops the chunk
+		}
 		if len(c.rows) < limit {
+			// The last chunk: done once the writer has written it.
+			if err := e.settle(ctx, r); err != nil {
+				return err
+			}
+			if c.redo {
+				r.LastKey = c.resume
+				continue
+			}
 			return nil
 		}
 		if bytesRead > 0 {
 			limit = int(min(max(int64(len(c.rows))*e.chunkSize()/bytesRead, 100), maxReloadChunkRows))
 		}
 	}
+}
+
+// keyIndexes returns the indexes in t's columns of its key columns.
+func keyIndexes(t source.Table) ([]int, error) {
+	key := make([]int, len(t.Key))
+	for i, k := range t.Key {
+		key[i] = slices.IndexFunc(t.Columns, func(c source.Column) bool { return c.Name == k })
+		if key[i] < 0 {
+			return nil, fmt.Errorf("%s: key column %q is not published (the publication's column list leaves it out)", t, k)
+		}
+	}
+	return key, nil
+}
+
+// errRewritten: the table has another file than the chunk's snapshot
+// knows (ALTER TABLE ... TYPE, ADD COLUMN with a volatile default, VACUUM
+// FULL, CLUSTER, TRUNCATE since the snapshot), which the snapshot would
+// read as empty: rewrites are not MVCC-safe.
+var errRewritten = errors.New("the table was rewritten after the snapshot of its read was taken")
+
+// lockRead takes the ACCESS SHARE lock of t in the read's transaction,
+// so no DDL changes it while it is read, then checks that no
+// rewrite since the snapshot emptied it (errRewritten) and returns t as
+// the publication publishes it now. The lock of a partitioned root holds
+// its partitions; any other table is read with ONLY.
+func (e *reloadEngine) lockRead(ctx context.Context, t source.Table) (source.Table, error) {
+	lock := "LOCK TABLE ONLY "
+	if t.Partitioned {
+		lock = "LOCK TABLE "
+	}
+	if _, err := e.read.Exec(ctx, lock+t.QualifiedName()+" IN ACCESS SHARE MODE"); err != nil {
+		return t, fmt.Errorf("lock %s for its read: %w", t, err)
+	}
+	// pg_class read in the snapshot gives the files it knows; the function
+	// reads the current catalog, up to date once the lock is held.
+	var rewritten bool
+	err := e.read.QueryRow(ctx, `
+		SELECT EXISTS (SELECT FROM pg_class c
+		               WHERE c.relkind = 'r' AND c.relfilenode IS DISTINCT FROM pg_relation_filenode(c.oid)
+		                 AND (c.oid = $1::oid OR ($2 AND c.oid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))))`,
+		t.OID, t.Partitioned).Scan(&rewritten)
+	if err != nil {
+		return t, fmt.Errorf("check the files of %s: %w", t, err)
+	}
+	if rewritten {
+		return t, errRewritten
+	}
+	now, ok, err := source.PublishedTable(ctx, e.conn, e.cfg.Publication, t.OID)
+	if err != nil {
+		return t, err
+	}
+	if !ok {
+		return t, fmt.Errorf("%s is no longer published by %s", t, e.cfg.Publication)
+	}
+	return now, nil
 }
 
 // keyless reads a table without a key whole, in one temporary slot's
@@ -486,6 +573,12 @@ func (e *reloadEngine) keyless(ctx context.Context, r *lsnstore.Reload, t source
 			return err
 		}
 		r.Cut = consistent
+		// The lock holds until the last batch is read: no DDL meets this
+		// read, unlike a keyed reload's chunks.
+		var err error
+		if t, err = e.lockRead(ctx, t); err != nil {
+			return err
+		}
 		q := "DECLARE reload NO SCROLL CURSOR FOR " + selectPublished(t, nil, 0)
 		if _, err := e.read.Exec(ctx, q); err != nil {
 			return fmt.Errorf("read %s: %w", t, err)
@@ -497,10 +590,9 @@ func (e *reloadEngine) keyless(ctx context.Context, r *lsnstore.Reload, t source
 				return fmt.Errorf("read %s: %w", t, err)
 			}
 			c := &reloadChunk{cols: t.Columns, rows: rows, consistent: consistent, done: make(chan struct{})}
-			if _, err := e.hand(ctx, r, n, c); err != nil {
+			if _, _, err := e.hand(ctx, r, n, c); err != nil {
 				return err
 			}
-			r.Rows, r.Chunks = r.Rows+int64(len(rows)), r.Chunks+1
 			if len(rows) < limit {
 				return nil
 			}
@@ -514,34 +606,49 @@ func (e *reloadEngine) keyless(ctx context.Context, r *lsnstore.Reload, t source
 // hand gives a chunk to the writer at a high watermark, then waits until
 // the writer has written the chunk handed before it: the next chunk is
 // read while the writer writes this one, and at most two are held in
-// memory.
-func (e *reloadEngine) hand(ctx context.Context, r *lsnstore.Reload, n int, c *reloadChunk) (pglogrepl.LSN, error) {
+// memory. When the writer dropped the one before (to be read again), this
+// one starts past where the writer has got, and the writer judges it too:
+// hand waits for that and reports judged, with r.LastKey set back to the
+// writer's progress.
+func (e *reloadEngine) hand(ctx context.Context, r *lsnstore.Reload, n int, c *reloadChunk) (h pglogrepl.LSN, judged bool, err error) {
 	k := chunkKey(r.ID, e.runID, n)
 	e.shared.mu.Lock()
 	e.shared.chunks[k] = c
 	e.shared.mu.Unlock()
-	h, err := e.emit(ctx, watermark{ID: r.ID, Kind: markHigh, Chunk: n})
+	h, err = e.emit(ctx, watermark{ID: r.ID, Kind: markHigh, Chunk: n})
 	if err != nil {
 		e.shared.mu.Lock()
 		delete(e.shared.chunks, k)
 		e.shared.mu.Unlock()
-		return 0, err
+		return 0, false, err
 	}
-	if err := e.settle(ctx); err != nil {
-		return 0, err
+	prev := e.inflight
+	if err := e.settle(ctx, r); err != nil {
+		return 0, false, err
 	}
 	e.inflight = c
+	if prev != nil && prev.redo {
+		if err := e.settle(ctx, r); err != nil {
+			return 0, false, err
+		}
+		r.LastKey = c.resume
+		return h, true, nil
+	}
 	e.throttle(ctx, c)
-	return h, nil
+	return h, false, nil
 }
 
-// settle waits until the writer has written the chunk last handed.
-func (e *reloadEngine) settle(ctx context.Context) error {
+// settle waits until the writer has written (or dropped) the chunk last
+// handed, and counts it in r when written.
+func (e *reloadEngine) settle(ctx context.Context, r *lsnstore.Reload) error {
 	if e.inflight == nil {
 		return nil
 	}
 	select {
 	case <-e.inflight.done:
+		if !e.inflight.redo {
+			r.Rows, r.Chunks = r.Rows+int64(len(e.inflight.rows)), r.Chunks+1
+		}
 		e.inflight = nil
 		return nil
 	case <-ctx.Done():

@@ -122,8 +122,18 @@ type reloadChunk struct {
 	// consistent is the consistent point of the chunk's snapshot: the
 	// window's changes that end above it are applied to the rows.
 	consistent pglogrepl.LSN
-	lastKey    []string // keyed: the key of the last row read
-	// done is closed once the writer has written the chunk.
+	// from is the key the chunk reads after (nil: the table's start),
+	// lastKey the key of its last row (keyed tables).
+	from, lastKey []string
+	// redo is set, before done is closed, when the writer dropped the
+	// chunk instead of writing it: the table's columns or key changed in
+	// its window, or it does not start where the last chunk written ended
+	// (the one before it was dropped). The engine reads its range again.
+	redo bool
+	// resume is the writer's progress once it judged the chunk: the key
+	// its last written chunk ended at.
+	resume []string
+	// done is closed once the writer has written (or dropped) the chunk.
 	done chan struct{}
 }
 
@@ -143,6 +153,10 @@ func (r *reloadRun) label() string { return r.Schema + "." + r.Table }
 type reloadWindow struct {
 	chunk   int
 	changes []windowChange
+	// changed: the stream changed the table's columns or key inside the
+	// window, so the chunk's rows and the changes after them may not have
+	// the same columns; the chunk is read again.
+	changed bool
 }
 
 // windowChange is one change of the window, its values copied out of the
@@ -198,6 +212,14 @@ func (w *writer) recordWindow(t *table, end pglogrepl.LSN, row decoder.Row) {
 	r.window.changes = append(r.window.changes, windowChange{
 		end: end, op: row.Op, rel: row.Rel, values: vals, unchanged: slices.Clone(row.Unchanged),
 	})
+}
+
+// windowChanged notes that the stream changed t's columns or key: a chunk
+// window of t open now is read again.
+func (w *writer) windowChanged(t *table) {
+	if r := w.windows[t.label]; r != nil && r.window != nil {
+		r.window.changed = true
+	}
 }
 
 // watermark handles a reload watermark at position at.
@@ -256,6 +278,7 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 		if r == nil {
 			return nil
 		}
+		defer func() { c.resume = slices.Clone(r.LastKey) }()
 		if !r.Keyed {
 			if r.moot {
 				return nil
@@ -267,6 +290,12 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 		delete(w.windows, r.label())
 		if win == nil || win.chunk != m.Chunk {
 			return fmt.Errorf("reload %s: chunk %d's high watermark without its low one", r.ID, m.Chunk)
+		}
+		if win.changed || !slices.Equal(c.from, r.LastKey) {
+			c.redo = true
+			w.log.Info("reload chunk dropped, to be read again: the table's columns or key changed while it was read (or the chunk before it was dropped)",
+				logkey.Table, r.label(), logkey.Reload, r.ID, logkey.Chunk, m.Chunk)
+			return nil
 		}
 		return w.writeChunk(ctx, r, c, win, sink.Pos{LSN: at}, m.At)
 	case markCancel:

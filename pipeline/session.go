@@ -217,6 +217,14 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err != nil {
 		return st, err
 	}
+	if cfg.InitialLoad == InitialLoadChunks {
+		var later []source.Table
+		published, later = splitChunked(published)
+		if len(later) > 0 {
+			log.Info("the tables with a key load in chunks once streaming (--initial-load chunks); those without one load now",
+				logkey.Chunked, len(later), logkey.Tables, len(published))
+		}
+	}
 	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = cfg.ArraysAsText
 	start := time.Now()
@@ -242,6 +250,22 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	}
 	log.Info("full load done", logkey.Tables, len(results), logkey.Rows, rows, logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return st, nil
+}
+
+// splitChunked splits the tables of a first load in chunks into those the
+// exported snapshot loads (no key, or one the publication's column list
+// leaves out) and those the reload engine loads in chunks once streaming:
+// it finds them with no history in the destination and reloads them, each
+// table's cut its start watermark.
+func splitChunked(tables []source.Table) (snapshot, chunked []source.Table) {
+	for _, t := range tables {
+		if chunkable(t) {
+			chunked = append(chunked, t)
+		} else {
+			snapshot = append(snapshot, t)
+		}
+	}
+	return snapshot, chunked
 }
 
 // checkNames fails when a table of the publication cannot have a folder

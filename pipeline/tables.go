@@ -164,6 +164,7 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 		return v, varies
 	}) {
 		t.historyDirty = true
+		w.windowChanged(t)
 		if t.rel != nil {
 			w.log.Info("schema change", logkey.Table, t.schema+"."+t.name, logkey.Columns, names, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
 		}

@@ -276,6 +276,7 @@ func (w *writer) setKey(ctx context.Context, rel *decoder.Relation, end pglogrep
 		}
 	} else if t.history.ObserveKey(names, end) {
 		t.historyDirty = true
+		w.windowChanged(t)
 	}
 	var key []int
 	for _, n := range names {

@@ -102,6 +102,21 @@ func (t Table) String() string { return t.Schema + "." + t.Name }
 // their partitions), each restricted to the publication's column list and
 // row filter.
 func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([]Table, error) {
+	return publishedTables(ctx, conn, publication, 0)
+}
+
+// PublishedTable returns the table oid as the publication publishes it
+// (PublishedTables), and false when the publication does not publish it.
+func PublishedTable(ctx context.Context, conn *pgx.Conn, publication string, oid uint32) (Table, bool, error) {
+	ts, err := publishedTables(ctx, conn, publication, oid)
+	if err != nil || len(ts) == 0 {
+		return Table{}, false, err
+	}
+	return ts[0], true, nil
+}
+
+// publishedTables lists the publication's tables, or only oid's (non-zero).
+func publishedTables(ctx context.Context, conn *pgx.Conn, publication string, oid uint32) ([]Table, error) {
 	// Column lists and row filters exist from PostgreSQL 15 on.
 	extra := "NULL::text[], NULL::text"
 	if ServerVersion(conn) >= 150000 {
@@ -112,8 +127,8 @@ func PublishedTables(ctx context.Context, conn *pgx.Conn, publication string) ([
 		FROM pg_publication_tables pt
 		JOIN pg_namespace n ON n.nspname = pt.schemaname
 		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-		WHERE pt.pubname = $1
-		ORDER BY pt.schemaname, pt.tablename`, publication)
+		WHERE pt.pubname = $1 AND ($2::oid = 0 OR c.oid = $2::oid)
+		ORDER BY pt.schemaname, pt.tablename`, publication, oid)
 	if err != nil {
 		return nil, fmt.Errorf("list tables of publication %q: %w", publication, err)
 	}

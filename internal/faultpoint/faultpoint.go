@@ -1,7 +1,9 @@
 // Package faultpoint kills the process at named points, for crash tests,
 // the way etcd's gofail comments do: with CDC2S3_FAULTPOINT=name (or
 // name:N to fire at the N-th hit, default 1) set in the environment, Hit
-// sends the process SIGKILL when it reaches that point.
+// sends the process SIGKILL when it reaches that point. With
+// CDC2S3_FAULTDELAY=name:duration, Delay sleeps that long at a named point
+// each time, to widen a window a race test must land in.
 //
 // Fault points exist only in binaries built with the faultpoints build tag
 // (go build -tags faultpoints ./cmd/cdc2s3), as the end-to-end tests build
@@ -20,6 +22,14 @@ const (
 	// it to PostgreSQL.
 	AfterCheckpoint = "after-checkpoint"
 )
+
+// ReloadBeforeHigh is between a reload chunk's read and its high
+// watermark: DDL landing there is what the writer must notice (Delay).
+const ReloadBeforeHigh = "reload-before-high"
+
+// DelayEnvVar is the environment variable that sets a Delay point in a
+// faultpoints build: name:duration.
+const DelayEnvVar = "CDC2S3_FAULTDELAY"
 
 // EnvVar is the environment variable that arms a fault point in a
 // faultpoints build: name, or name:N to fire at the N-th hit.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Enabled reports whether this binary was built with the faultpoints tag,
@@ -45,5 +46,27 @@ func Hit(point string) {
 	if hits.Add(1) == target {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // wait for the signal
+	}
+}
+
+var (
+	delayOnce sync.Once
+	delayName string
+	delayFor  time.Duration
+)
+
+// Delay sleeps at point for the duration CDC2S3_FAULTDELAY gives it
+// (name:duration), each time it is reached.
+func Delay(point string) {
+	delayOnce.Do(func() {
+		v := os.Getenv(DelayEnvVar)
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			if d, err := time.ParseDuration(v[i+1:]); err == nil {
+				delayName, delayFor = v[:i], d
+			}
+		}
+	})
+	if delayName == point {
+		time.Sleep(delayFor)
 	}
 }

@@ -4,10 +4,12 @@ package faultpoint
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // childEnv marks the copy of the test binary that TestHitKills runs.
@@ -41,5 +43,27 @@ func TestHitKills(t *testing.T) {
 	}
 	if string(out) != "survived the first hit\n" {
 		t.Fatalf("child output %q: want it killed at the second hit only", out)
+	}
+}
+
+// TestDelay checks that Delay sleeps at the point CDC2S3_FAULTDELAY names
+// and nowhere else.
+func TestDelay(t *testing.T) {
+	if os.Getenv(childEnv) == "delay" {
+		start := time.Now()
+		Delay(AfterUpload)
+		other := time.Since(start)
+		Delay(ReloadBeforeHigh)
+		os.Stdout.WriteString(fmt.Sprintf("%v %v\n", other >= 200*time.Millisecond, time.Since(start) >= 200*time.Millisecond))
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDelay$")
+	cmd.Env = append(os.Environ(), childEnv+"=delay", DelayEnvVar+"="+ReloadBeforeHigh+":200ms")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if string(out) != "false true\n" {
+		t.Fatalf("child: %q, want a delay at %s only (\"false true\")", out, ReloadBeforeHigh)
 	}
 }

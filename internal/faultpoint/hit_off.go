@@ -9,3 +9,7 @@ const Enabled = false
 // Hit does nothing: this binary was built without the faultpoints tag, so
 // it has no fault points and ignores CDC2S3_FAULTPOINT.
 func Hit(point string) {}
+
+// Delay does nothing: this binary was built without the faultpoints tag,
+// and ignores CDC2S3_FAULTDELAY.
+func Delay(point string) {}

@@ -44,6 +44,7 @@ const (
 	BytesOnDisk            = "bytes_on_disk"           // tables' size on the server
 	Count                  = "count"                   // a number of values
 	Chunks                 = "chunks"                  // a number of key-range chunks
+	Chunked                = "chunked"                 // a number of tables loaded in chunks
 	Chunk                  = "chunk"                   // a chunk's number in its table
 	Relation               = "relation"                // a partition or inheritance child a chunk reads
 	Relations              = "relations"               // a number of such relations
