@@ -90,6 +90,11 @@ type ColumnRecord struct {
 	// added under another default), so rows older than AddedLSN took one
 	// of several values and Missing (nil) is not theirs.
 	MissingVaries bool `json:"missing_varies,omitempty"`
+	// Type is the column's type in the files written last
+	// (pqfile.Type.String(), e.g. "int64", "decimal(12,2)",
+	// "list<string>"): what a catalog declares it as. Empty in a history
+	// written before types were recorded, until the column is next seen.
+	Type string `json:"type,omitempty"`
 }
 
 // Live returns the names of the columns that currently exist, in the order
@@ -136,6 +141,19 @@ func (h *History) Observe(columns []string, at sink.Pos, missing func(name strin
 		}
 		h.Columns = append(h.Columns, rec)
 		changed = true
+	}
+	return changed
+}
+
+// ObserveTypes records the type of each live column that types names
+// (name → pqfile.Type.String()), and reports whether one changed.
+func (h *History) ObserveTypes(types map[string]string) bool {
+	changed := false
+	for i := range h.Columns {
+		c := &h.Columns[i]
+		if t, ok := types[c.Name]; ok && c.DroppedLSN == 0 && c.Type != t {
+			c.Type, changed = t, true
+		}
 	}
 	return changed
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -131,6 +132,29 @@ func (l *Store) LoadHistory(ctx context.Context, schema, table string) (*History
 		return nil, err
 	}
 	return h, nil
+}
+
+// Histories returns the schema history of every table folder, in key
+// order.
+func (l *Store) Histories(ctx context.Context) ([]*History, error) {
+	objs, err := l.s.List(ctx, SchemaPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", SchemaPrefix, err)
+	}
+	var out []*History
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		h := &History{}
+		if _, err := l.getJSON(ctx, o.Key, h); err != nil {
+			return nil, err
+		}
+		if h.Schema != "" && h.Table != "" {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
 
 // SaveHistory writes a table's schema history.

@@ -152,7 +152,7 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 		names[i] = c.Name
 	}
 	var missErr error
-	if t.history.Observe(names, at, func(name string) (*string, bool) {
+	observed := t.history.Observe(names, at, func(name string) (*string, bool) {
 		v, varies, err := source.MissingValue(ctx, w.conn, rel.ID, name)
 		if err != nil {
 			missErr = err
@@ -162,7 +162,12 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 				logkey.Table, t.label, logkey.Column, name)
 		}
 		return v, varies
-	}) {
+	})
+	types := make(map[string]string, len(cols))
+	for _, c := range cols {
+		types[c.Name] = c.Type.String()
+	}
+	if retyped := t.history.ObserveTypes(types); observed || retyped {
 		t.historyDirty = true
 		w.windowChanged(t)
 		if t.rel != nil {

@@ -201,6 +201,7 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 			names[i] = c.Name
 		}
 		h.Observe(names, sink.Pos{}, nil)
+		h.ObserveTypes(columnTypes(j.Columns))
 		h.ObserveKey(j.Table.Key, 0)
 		h.Partitions = j.Partitions
 		if err := states.SaveHistory(ctx, h); err != nil {
@@ -208,6 +209,16 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 		}
 	}
 	return nil
+}
+
+// columnTypes maps each column's name to its type's name, for the schema
+// history.
+func columnTypes(cols []pqfile.Column) map[string]string {
+	m := make(map[string]string, len(cols))
+	for _, c := range cols {
+		m[c.Name] = c.Type.String()
+	}
+	return m
 }
 
 // ErrNoTables is returned when there is nothing to copy.

@@ -67,6 +67,7 @@ func newApp(stop context.Context) *cli.App {
 			runCommand(stop),
 			snapshotCommand(),
 			reloadCommand(),
+			catalogCommand(),
 			generateCommand(stop),
 			inspectCommand(),
 			checkCommand(),

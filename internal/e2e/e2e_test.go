@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ func TestLocalDestination(t *testing.T) {
 	out := t.TempDir()
 	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "local", "--flush-interval", "1s", "--status-interval", "1s",
 		"--stream-large-transactions=false") // protocol version 1; the other tests stream
-	waitConfirmed(t, conn, "local", 1, d, 2*time.Minute)
+	// The changes (DDL among them) after the full load, so that columns
+	// are added to tables already loaded: the missing-value path.
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
 	if err := Changes(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +36,7 @@ func TestLocalDestination(t *testing.T) {
 	d.stop(t)
 	compareTables(t, conn, out, Tables)
 	checkNoDuplicates(t, out, Tables)
+	compareCatalog(t, conn, out, Tables)
 }
 
 // TestS3WithGenerator runs the generator and the scripted workload together

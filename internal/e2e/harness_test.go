@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -355,6 +356,47 @@ func compareTables(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string)
 			t.Errorf("%s.%s differs from the source (%d rows in source): %v", st[0], st[1], len(want), err)
 		} else {
 			t.Logf("%s.%s: %d rows match", st[0], st[1], len(want))
+		}
+	}
+}
+
+// compareCatalog runs cdc2s3 catalog --format duckdb on dir and checks,
+// table by table, that each view the script makes, run in DuckDB, has
+// exactly the source table's columns and rows.
+func compareCatalog(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string) {
+	t.Helper()
+	ctx := context.Background()
+	script, stderr, code := runOps(t, "catalog", "--dest", dir, "--format", "duckdb")
+	if code != 0 {
+		t.Fatalf("cdc2s3 catalog: exit %d\n%s", code, stderr)
+	}
+	for _, st := range tables {
+		ot, err := oracle.TableFromCatalog(ctx, conn, st[0], st[1])
+		if err != nil {
+			t.Errorf("%s.%s: %v", st[0], st[1], err)
+			continue
+		}
+		want, err := oracle.SourceState(ctx, conn, ot)
+		if err != nil {
+			t.Errorf("%s.%s: source: %v", st[0], st[1], err)
+			continue
+		}
+		names, got, err := oracle.ViewState(ctx, script, ot)
+		if err != nil {
+			t.Errorf("%s.%s: %v\nthe script:\n%s", st[0], st[1], err, script)
+			return
+		}
+		var cols []string
+		for _, c := range ot.Columns {
+			cols = append(cols, c.Name)
+		}
+		if !slices.Equal(names, cols) {
+			t.Errorf("%s.%s: the catalog's view has columns %v, the source %v", st[0], st[1], names, cols)
+		}
+		if err := oracle.Compare(want, got); err != nil {
+			t.Errorf("%s.%s: the catalog's DuckDB view differs from the source (%d rows in source): %v", st[0], st[1], len(want), err)
+		} else {
+			t.Logf("%s.%s: the catalog's DuckDB view matches (%d rows)", st[0], st[1], len(want))
 		}
 	}
 }

@@ -192,6 +192,7 @@ func TestReloadAddedTables(t *testing.T) {
 		t.Errorf("the keyed reload read %d chunks, want many at --reload-chunk-size 256kB", chunks)
 	}
 	compareTables(t, conn, out, reloadTables)
+	compareCatalog(t, conn, out, reloadTables)
 	checkNoDuplicates(t, out, reloadTables)
 }
 
@@ -484,6 +485,7 @@ func TestReloadPartitionTree(t *testing.T) {
 	waitConfirmed(t, conn, "tree", currentLSN(t, conn), d, time.Minute)
 	d.stop(t)
 	compareTables(t, conn, out, [][2]string{{"public", "pt"}, {"public", "p2"}})
+	compareCatalog(t, conn, out, [][2]string{{"public", "pt"}, {"public", "p2"}})
 }
 
 // TestInitialLoadChunks runs the first load with --initial-load chunks
@@ -587,4 +589,5 @@ func TestReloadDuringDDL(t *testing.T) {
 	}
 	compareTables(t, conn, out, bigTables)
 	checkNoDuplicates(t, out, bigTables)
+	compareCatalog(t, conn, out, bigTables)
 }

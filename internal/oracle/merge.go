@@ -167,21 +167,9 @@ func State(ctx context.Context, dir string, t Table) ([]Row, error) {
 			Missing:  missing,
 		})
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("oracle: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "node", "merge.mjs")
-	cmd.Dir = jsDir()
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("oracle: merge %s: %w: %s", abs, err, strings.TrimSpace(stderr.String()))
-	}
 	var resp mergeResponse
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		return nil, fmt.Errorf("oracle: merge %s: bad output: %w", abs, err)
+	if err := runMerge(ctx, req, &resp); err != nil {
+		return nil, fmt.Errorf("oracle: merge %s: %w", abs, err)
 	}
 	rows := make([]Row, len(resp.Rows))
 	for i, r := range resp.Rows {
@@ -189,3 +177,56 @@ func State(ctx context.Context, dir string, t Table) ([]Row, error) {
 	}
 	return rows, nil
 }
+
+// runMerge runs merge.mjs with req on stdin and decodes its output into
+// resp.
+func runMerge(ctx context.Context, req, resp any) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "node", "merge.mjs")
+	cmd.Dir = jsDir()
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), resp); err != nil {
+		return fmt.Errorf("bad output: %w", err)
+	}
+	return nil
+}
+
+// ViewState runs script (cdc2s3 catalog --format duckdb) in a new DuckDB
+// database and returns the rows of the view of t ("schema"."table"), as
+// canonical text in the order of t.Columns, and the view's column names.
+// It checks the generated SQL against the source, as State checks the
+// folder.
+func ViewState(ctx context.Context, script string, t Table) (names []string, rows []Row, err error) {
+	if err := Ensure(ctx); err != nil {
+		return nil, nil, err
+	}
+	req := struct {
+		Script  string        `json:"script"`
+		View    string        `json:"view"`
+		Columns []mergeColumn `json:"columns"`
+	}{Script: script, View: quoteIdent(t.Schema) + "." + quoteIdent(t.Name), Columns: []mergeColumn{}}
+	for _, c := range t.Columns {
+		req.Columns = append(req.Columns, mergeColumn{Name: c.Name, Kind: c.Kind, Array: c.Array})
+	}
+	var resp struct {
+		Names []string   `json:"names"`
+		Rows  [][]string `json:"rows"`
+	}
+	if err := runMerge(ctx, req, &resp); err != nil {
+		return nil, nil, fmt.Errorf("oracle: view %s.%s: %w", t.Schema, t.Name, err)
+	}
+	for _, r := range resp.Rows {
+		rows = append(rows, Row(r))
+	}
+	return resp.Names, rows, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -7,7 +7,10 @@
 // same value go through the same conversion and come out identical.
 package pqfile
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Kind is the Parquet representation chosen for a PostgreSQL type.
 type Kind uint8
@@ -56,6 +59,25 @@ func (t Type) String() string {
 		s = "list<" + s + ">"
 	}
 	return s
+}
+
+// ParseType is the inverse of Type.String.
+func ParseType(s string) (Type, error) {
+	var t Type
+	if inner, ok := strings.CutPrefix(s, "list<"); ok && strings.HasSuffix(inner, ">") {
+		t.List, s = true, strings.TrimSuffix(inner, ">")
+	}
+	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &t.Precision, &t.Scale); err == nil {
+		t.Kind = Decimal
+		return t, nil
+	}
+	for k, name := range kindNames {
+		if name == s && Kind(k) != Decimal {
+			t.Kind = Kind(k)
+			return t, nil
+		}
+	}
+	return Type{}, fmt.Errorf("unknown column type %q", s)
 }
 
 // Column is one table column as written to Parquet.

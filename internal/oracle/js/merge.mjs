@@ -321,6 +321,7 @@ async function main() {
   process.stdin.setEncoding('utf8'); // decodes characters split across chunks
   for await (const chunk of process.stdin) input += chunk;
   const req = JSON.parse(input);
+  if (typeof req.script === 'string') return view(req);
   const dir = req.dir;
   const key = req.key ?? [];
   const columns = req.columns ?? [];
@@ -458,6 +459,26 @@ async function main() {
   }
   conn.closeSync?.();
   process.stdout.write(JSON.stringify({ files: files.length, rows }) + '\n');
+}
+
+// view runs a script (cdc2s3 catalog --format duckdb) in a new database and
+// returns the canonical rows of one of its views, {"view": "\"s\".\"t\"",
+// "columns": [...]}, with the view's own column names as "names": this mode
+// checks the generated SQL, not the merge rule.
+async function view(req) {
+  for (const c of req.columns) {
+    if (!KINDS.has(c.kind)) fail(`column ${c.name}: unknown kind ${c.kind}`);
+  }
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  await conn.run(req.script);
+  const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${req.view}`);
+  const names = described.getRows().map((r) => String(r[0]));
+  const list = req.columns.map((c) => ident(c.name)).join(', ') || '1';
+  const res = await conn.runAndReadAll(`SELECT ${list} FROM ${req.view}`);
+  const rows = res.getRows().map((r) => req.columns.map((c, i) => canon(c, r[i])));
+  conn.closeSync?.();
+  process.stdout.write(JSON.stringify({ names, rows }) + '\n');
 }
 
 main().catch((err) => fail(err && err.stack ? err.stack : String(err)));

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cdc2s3/cdc2s3/internal/catalog"
+)
+
+func catalogCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "catalog",
+		Usage: "print the SQL that makes every table folder of a destination a view of its current state (docs/analysts.md)",
+		Description: "Reads the destination's schema histories (no source connection) and writes, per table, a view named\n" +
+			"\"<schema>\".\"<table>\" with exactly the table's columns, its current state by the output contract's merge\n" +
+			"rule. --format duckdb reads the folders in place (s3:// through DuckDB's httpfs settings, or local paths).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
+			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
+			&cli.StringFlag{Name: "format", Value: "duckdb", Usage: "SQL dialect: duckdb"},
+			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: every table folder)", EnvVars: env("TABLES")},
+			&cli.StringFlag{Name: "out", Usage: "write one file per table, <schema>.<table>.sql, into this directory instead of the script to stdout"},
+		},
+		Action: func(c *cli.Context) error {
+			if f := c.String("format"); f != "duckdb" {
+				return cli.Exit(fmt.Sprintf("invalid --format %q: use duckdb (athena and spark are not built yet)", f), 2)
+			}
+			store, err := openDest(c)
+			if err != nil {
+				return err
+			}
+			tables, err := catalog.Plan(c.Context, store, splitList(c.String("tables")))
+			if err != nil {
+				return err
+			}
+			if len(tables) == 0 {
+				return cli.Exit(fmt.Sprintf("%s holds no table folder (no schema history): is it a cdc2s3 destination, and has a full load run?", store), 1)
+			}
+			out := c.String("out")
+			if out == "" {
+				_, err := fmt.Fprint(c.App.Writer, catalog.DuckDB(store.String(), tables))
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			for _, t := range tables {
+				name := filepath.Join(out, t.Schema+"."+t.Name+".sql")
+				if err := os.WriteFile(name, []byte(catalog.DuckDB(store.String(), []catalog.Table{t})), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.App.ErrWriter, "wrote %d files to %s\n", len(tables), out)
+			return nil
+		},
+	}
+}
