@@ -12,7 +12,8 @@
 #      --flush-interval 5s` (full load, then change data capture) for about
 #      30 seconds;
 #   4. stops both with SIGTERM, waits for them and checks they exited 0;
-#   5. prints `cdc2s3 inspect --dest ./demo-output` and how to query it.
+#   5. prints `cdc2s3 inspect --dest ./demo-output`, writes the DuckDB catalog of its tables
+#      (./demo-output.duckdb.sql) and shows how to query it.
 #
 # The cluster is always torn down, also on failure or Ctrl-C. ./demo-output
 # is removed at the start and kept at the end for you to query.
@@ -184,33 +185,26 @@ echo "    source now holds $customers rows in demo.customers and $orders rows in
 say "cdc2s3 inspect --dest ./$out_dir"
 "$bin" inspect --dest "./$out_dir"
 
-say "querying the output"
-abs_out="$repo/$out_dir"
-query="WITH rows AS (SELECT * FROM read_parquet('$abs_out/demo/orders/*.parquet', union_by_name = true)),
-     cut AS (SELECT _cdc_lsn AS tl, _cdc_seq AS ts FROM rows WHERE Op = 'T'
-             ORDER BY tl DESC, ts DESC LIMIT 1),
-     live AS (SELECT r.* FROM rows r LEFT JOIN cut ON true
-              WHERE r.Op <> 'T' AND (cut.tl IS NULL OR r._cdc_lsn > cut.tl
-                                     OR (r._cdc_lsn = cut.tl AND r._cdc_seq > cut.ts))),
-     latest AS (SELECT * FROM live
-                QUALIFY row_number() OVER (PARTITION BY id ORDER BY _cdc_lsn DESC, _cdc_seq DESC) = 1)
-SELECT count(*) AS current_orders FROM latest WHERE Op <> 'D'"
+say "cdc2s3 catalog --dest ./$out_dir --format duckdb > ./$out_dir.duckdb.sql"
+"$bin" catalog --dest "./$out_dir" --format duckdb >"$repo/$out_dir.duckdb.sql"
+echo "    $(grep -c '^CREATE OR REPLACE VIEW' "$repo/$out_dir.duckdb.sql") views, one per table folder: its current state by the merge rule"
 cat <<EOF
 Every table folder is a plain set of Parquet files: the full load (LOAD*.parquet)
 and one file per flush of changes (CDC-<first position>-<last position>.parquet),
-every row tagged with Op (I/U/D/T), _cdc_commit_ts, _cdc_lsn and _cdc_seq.
+every row tagged with Op (I/U/D/T, L/R for reloads), _cdc_commit_ts, _cdc_lsn and _cdc_seq.
 
-The current state of demo.orders by the merge rule of docs/output-format.md
-(it should count the $orders rows the source held at the stop), with DuckDB:
+The catalog script makes every source table a DuckDB view of its current state
+(demo.orders should count the $orders rows the source held at the stop):
 
-duckdb -c "
-$query"
+duckdb -c ".read $out_dir.duckdb.sql" -c "SELECT count(*) AS current_orders FROM demo.orders"
 
-Athena: examples/athena.sql. Layout, types and the full rule: docs/output-format.md.
+Athena and Spark: cdc2s3 catalog --format athena|spark (docs/analysts.md).
+Layout, types and the merge rule: docs/output-format.md.
 EOF
 if command -v duckdb >/dev/null; then
 	say "running that query with $(command -v duckdb)"
-	duckdb -c "$query" || echo "demo: the DuckDB query failed (the demo itself succeeded)" >&2
+	(cd "$repo" && duckdb -c ".read $out_dir.duckdb.sql" -c "SELECT count(*) AS current_orders FROM demo.orders") ||
+		echo "demo: the DuckDB query failed (the demo itself succeeded)" >&2
 fi
 
 echo

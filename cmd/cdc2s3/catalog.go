@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/catalog"
 )
+
+var validDatabase = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
 
 func catalogCommand() *cli.Command {
 	return &cli.Command{
@@ -16,17 +19,31 @@ func catalogCommand() *cli.Command {
 		Usage: "print the SQL that makes every table folder of a destination a view of its current state (docs/analysts.md)",
 		Description: "Reads the destination's schema histories (no source connection) and writes, per table, a view named\n" +
 			"\"<schema>\".\"<table>\" with exactly the table's columns, its current state by the output contract's merge\n" +
-			"rule. --format duckdb reads the folders in place (s3:// through DuckDB's httpfs settings, or local paths).",
+			"rule. --format duckdb reads the folders in place (s3:// through DuckDB's httpfs settings, or local paths);\n" +
+			"athena and spark declare each folder as an external table <schema>_<table>_cdc and the view <schema>_<table>.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
-			&cli.StringFlag{Name: "format", Value: "duckdb", Usage: "SQL dialect: duckdb"},
+			&cli.StringFlag{Name: "format", Value: "duckdb", Usage: "SQL dialect: duckdb (views over the folders), athena (Trino SQL) or spark (Spark SQL 3.3, Glue 4.0): external change tables and views"},
+			&cli.StringFlag{Name: "database", Value: "cdc2s3", Usage: "athena and spark: the database (Glue or Hive metastore) of the tables and views", EnvVars: env("CATALOG_DATABASE")},
 			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: every table folder)", EnvVars: env("TABLES")},
 			&cli.StringFlag{Name: "out", Usage: "write one file per table, <schema>.<table>.sql, into this directory instead of the script to stdout"},
 		},
 		Action: func(c *cli.Context) error {
-			if f := c.String("format"); f != "duckdb" {
-				return cli.Exit(fmt.Sprintf("invalid --format %q: use duckdb (athena and spark are not built yet)", f), 2)
+			var generate func(base string, tables []catalog.Table) string
+			db := c.String("database")
+			switch c.String("format") {
+			case "duckdb":
+				generate = catalog.DuckDB
+			case "athena":
+				generate = func(base string, ts []catalog.Table) string { return catalog.Athena(db, base, ts) }
+			case "spark":
+				generate = func(base string, ts []catalog.Table) string { return catalog.Spark(db, base, ts) }
+			default:
+				return cli.Exit(fmt.Sprintf("invalid --format %q: use duckdb, athena or spark", c.String("format")), 2)
+			}
+			if !validDatabase.MatchString(db) {
+				return cli.Exit(fmt.Sprintf("invalid --database %q: use lower-case letters, digits and underscores (Glue and Athena keep names in lower case)", db), 2)
 			}
 			store, err := openDest(c)
 			if err != nil {
@@ -41,7 +58,7 @@ func catalogCommand() *cli.Command {
 			}
 			out := c.String("out")
 			if out == "" {
-				_, err := fmt.Fprint(c.App.Writer, catalog.DuckDB(store.String(), tables))
+				_, err := fmt.Fprint(c.App.Writer, generate(store.String(), tables))
 				return err
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
@@ -49,7 +66,7 @@ func catalogCommand() *cli.Command {
 			}
 			for _, t := range tables {
 				name := filepath.Join(out, t.Schema+"."+t.Name+".sql")
-				if err := os.WriteFile(name, []byte(catalog.DuckDB(store.String(), []catalog.Table{t})), 0o644); err != nil {
+				if err := os.WriteFile(name, []byte(generate(store.String(), []catalog.Table{t})), 0o644); err != nil {
 					return err
 				}
 			}

@@ -2,15 +2,15 @@ package catalog
 
 import "strings"
 
-// arrayText turns PostgreSQL's text of a one-dimensional array ({a,"b c",NULL})
-// into the list text DuckDB and Spark cast from (['a', 'b c', NULL]).
-func arrayText(pg string) string {
+// arrayElems splits PostgreSQL's text of a one-dimensional array into its
+// elements' text, nil for NULL.
+func arrayElems(pg string) []*string {
 	s := strings.TrimSpace(pg)
 	if i := strings.Index(s, "="); i >= 0 && strings.HasPrefix(s, "[") {
 		s = s[i+1:] // explicit bounds: [0:1]={…}
 	}
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
-	var out []string
+	var out []*string
 	for len(s) > 0 {
 		var elem string
 		quoted := false
@@ -34,10 +34,10 @@ func arrayText(pg string) string {
 		}
 		s = strings.TrimPrefix(s, ",")
 		if !quoted && strings.EqualFold(elem, "NULL") {
-			out = append(out, "NULL")
+			out = append(out, nil)
 		} else {
-			out = append(out, "'"+strings.ReplaceAll(elem, "'", "''")+"'")
+			out = append(out, &elem)
 		}
 	}
-	return "[" + strings.Join(out, ", ") + "]"
+	return out
 }

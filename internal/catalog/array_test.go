@@ -1,18 +1,29 @@
 package catalog
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
-// TestArrayText turns PostgreSQL's array text into list text.
-func TestArrayText(t *testing.T) {
-	for pg, want := range map[string]string{
-		`{}`:                     `[]`,
-		`{1,2,3}`:                `['1', '2', '3']`,
-		`{a,"b c",NULL,"NULL"}`:  `['a', 'b c', NULL, 'NULL']`,
-		`{"it's","q\"x","a\\b"}`: `['it''s', 'q"x', 'a\b']`,
-		`[0:1]={7,8}`:            `['7', '8']`,
+// TestArrayElems splits PostgreSQL's array text into its elements.
+func TestArrayElems(t *testing.T) {
+	for pg, want := range map[string][]string{
+		`{}`:                     nil,
+		`{1,2,3}`:                {"1", "2", "3"},
+		`{a,"b c",NULL,"NULL"}`:  {"a", "b c", "<nil>", "NULL"},
+		`{"it's","q\"x","a\\b"}`: {"it's", `q"x`, `a\b`},
+		`[0:1]={7,8}`:            {"7", "8"},
 	} {
-		if got := arrayText(pg); got != want {
-			t.Errorf("arrayText(%s) = %s, want %s", pg, got, want)
+		var got []string
+		for _, e := range arrayElems(pg) {
+			if e == nil {
+				got = append(got, "<nil>")
+			} else {
+				got = append(got, *e)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("arrayElems(%s) = %q, want %q", pg, got, want)
 		}
 	}
 }

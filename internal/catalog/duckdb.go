@@ -133,18 +133,15 @@ func before(lsn, seq string, c Column) string {
 }
 
 // duckMissing is c's missing value as a DuckDB expression of its type.
-func duckMissing(c Column) string {
-	typ := duckType(c.Type)
-	if c.Missing == nil {
-		return "CAST(NULL AS " + typ + ")"
-	}
-	v := *c.Missing
-	if c.Type.List {
-		v = arrayText(v)
-	} else if c.Type.Kind == pqfile.Bytes {
-		return "from_hex(" + duckString(strings.TrimPrefix(v, `\x`)) + ")"
-	}
-	return "CAST(" + duckString(v) + " AS " + typ + ")"
+func duckMissing(c Column) string { return missingValue(c, duckDialect) }
+
+// duckDialect writes DuckDB's missing values.
+var duckDialect = dialect{
+	typ: duckType,
+	hex: func(lit string) string { return "from_hex(" + lit + ")" },
+	array: func(elems []string, typ string) string {
+		return "CAST([" + strings.Join(elems, ", ") + "] AS " + typ + "[])"
+	},
 }
 
 // duckType is the DuckDB type the files' column has.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdc2s3/cdc2s3/internal/catalog"
 	"github.com/cdc2s3/cdc2s3/internal/oracle"
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
@@ -362,7 +364,9 @@ func compareTables(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string)
 
 // compareCatalog runs cdc2s3 catalog --format duckdb on dir and checks,
 // table by table, that each view the script makes, run in DuckDB, has
-// exactly the source table's columns and rows.
+// exactly the source table's columns and rows; and that the Athena and
+// Spark views of the same plan parse in their dialects with the same
+// columns.
 func compareCatalog(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string) {
 	t.Helper()
 	ctx := context.Background()
@@ -370,6 +374,7 @@ func compareCatalog(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string
 	if code != 0 {
 		t.Fatalf("cdc2s3 catalog: exit %d\n%s", code, stderr)
 	}
+	lakeFormats := []lakeFormat{lakeViews(t, dir, "athena", "athena"), lakeViews(t, dir, "spark", "hive")}
 	for _, st := range tables {
 		ot, err := oracle.TableFromCatalog(ctx, conn, st[0], st[1])
 		if err != nil {
@@ -398,5 +403,48 @@ func compareCatalog(t *testing.T, conn *pgx.Conn, dir string, tables [][2]string
 		} else {
 			t.Logf("%s.%s: the catalog's DuckDB view matches (%d rows)", st[0], st[1], len(want))
 		}
+		for _, f := range lakeFormats {
+			lower := make([]string, len(cols))
+			for i, c := range cols {
+				lower[i] = strings.ToLower(c)
+			}
+			if got := f.columns[catalog.LakeName(catalog.Table{Schema: st[0], Name: st[1]})]; !slices.Equal(got, lower) {
+				t.Errorf("%s.%s: the %s view has columns %v, the DuckDB view %v", st[0], st[1], f.name, got, lower)
+			}
+		}
 	}
+}
+
+// lakeFormat is the catalog of a metastore engine, parsed: each view's
+// columns by its name.
+type lakeFormat struct {
+	name    string
+	columns map[string][]string
+}
+
+// lakeViews runs cdc2s3 catalog --format format on dir and parses each
+// view's SELECT with node-sql-parser in dialect: its columns by view name.
+func lakeViews(t *testing.T, dir, format, dialect string) lakeFormat {
+	t.Helper()
+	script, stderr, code := runOps(t, "catalog", "--dest", dir, "--format", format, "--database", "lake")
+	if code != 0 {
+		t.Fatalf("cdc2s3 catalog --format %s: exit %d\n%s", format, code, stderr)
+	}
+	views := regexp.MustCompile("(?s)CREATE OR REPLACE VIEW [`\"]lake[`\"]\\.[`\"]([a-z0-9_]+)[`\"] AS\n(.*?);\n").FindAllStringSubmatch(script, -1)
+	if len(views) == 0 {
+		t.Fatalf("cdc2s3 catalog --format %s wrote no view:\n%s", format, script)
+	}
+	var queries []oracle.Query
+	for _, v := range views {
+		queries = append(queries, oracle.Query{Dialect: dialect, SQL: v[2]})
+	}
+	cols, err := oracle.ParseColumns(context.Background(), queries)
+	if err != nil {
+		t.Fatalf("%s: %v", format, err)
+	}
+	f := lakeFormat{name: format, columns: map[string][]string{}}
+	for i, v := range views {
+		f.columns[v[1]] = cols[i]
+	}
+	return f
 }

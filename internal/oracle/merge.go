@@ -168,7 +168,7 @@ func State(ctx context.Context, dir string, t Table) ([]Row, error) {
 		})
 	}
 	var resp mergeResponse
-	if err := runMerge(ctx, req, &resp); err != nil {
+	if err := runNode(ctx, "merge.mjs", req, &resp); err != nil {
 		return nil, fmt.Errorf("oracle: merge %s: %w", abs, err)
 	}
 	rows := make([]Row, len(resp.Rows))
@@ -178,14 +178,14 @@ func State(ctx context.Context, dir string, t Table) ([]Row, error) {
 	return rows, nil
 }
 
-// runMerge runs merge.mjs with req on stdin and decodes its output into
-// resp.
-func runMerge(ctx context.Context, req, resp any) error {
+// runNode runs one of the oracle's scripts with req on stdin and decodes
+// its output into resp.
+func runNode(ctx context.Context, script string, req, resp any) error {
 	in, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "node", "merge.mjs")
+	cmd := exec.CommandContext(ctx, "node", script)
 	cmd.Dir = jsDir()
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
@@ -220,7 +220,7 @@ func ViewState(ctx context.Context, script string, t Table) (names []string, row
 		Names []string   `json:"names"`
 		Rows  [][]string `json:"rows"`
 	}
-	if err := runMerge(ctx, req, &resp); err != nil {
+	if err := runNode(ctx, "merge.mjs", req, &resp); err != nil {
 		return nil, nil, fmt.Errorf("oracle: view %s.%s: %w", t.Schema, t.Name, err)
 	}
 	for _, r := range resp.Rows {
@@ -230,3 +230,28 @@ func ViewState(ctx context.Context, script string, t Table) (names []string, row
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Query is one SELECT for ParseColumns, in a dialect of node-sql-parser
+// ("athena" for Trino SQL, "hive" for Spark SQL).
+type Query struct {
+	Dialect string `json:"dialect"`
+	SQL     string `json:"sql"`
+}
+
+// ParseColumns parses each query with node-sql-parser and returns the
+// names of its columns: a check by a parser that is not ours of SQL this
+// machine cannot run (Athena's, Spark's).
+func ParseColumns(ctx context.Context, queries []Query) ([][]string, error) {
+	if err := Ensure(ctx); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Columns [][]string `json:"columns"`
+	}
+	if err := runNode(ctx, "parse.mjs", struct {
+		Queries []Query `json:"queries"`
+	}{queries}, &resp); err != nil {
+		return nil, fmt.Errorf("oracle: parse: %w", err)
+	}
+	return resp.Columns, nil
+}
