@@ -681,3 +681,26 @@ func TestDrop(t *testing.T) {
 		t.Errorf("drop changed the destination:\nbefore %v\nafter %v", files, got)
 	}
 }
+
+// TestCatalogBadInput: a wrong format or database name, a destination with
+// no table folder and a table it does not hold each stop with a message
+// that names the fix and a non-zero exit.
+func TestCatalogBadInput(t *testing.T) {
+	empty := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"catalog", "--dest", empty, "--format", "hive"}, 2, "use duckdb, athena or spark"},
+		{[]string{"catalog", "--dest", empty, "--format", "athena", "--database", "My-Lake"}, 2, "lower-case letters"},
+		{[]string{"catalog", "--dest", empty}, 1, "holds no table folder"},
+		{[]string{"catalog", "--dest", empty, "--tables", "public.nope"}, 1, "check --tables"},
+		{[]string{"catalog"}, 2, "--dest"},
+	} {
+		_, stderr, code := runOps(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("cdc2s3 %s: exit %d, want %d with %q:\n%s", strings.Join(c.args[1:], " "), code, c.code, c.want, stderr)
+		}
+	}
+}
