@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/catalog"
@@ -27,6 +29,7 @@ func catalogCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Value: "duckdb", Usage: "SQL dialect: duckdb (views over the folders), athena (Trino SQL) or spark (Spark SQL 3.3, Glue 4.0): external change tables and views"},
 			&cli.StringFlag{Name: "database", Value: "cdc2s3", Usage: "athena and spark: the database (Glue or Hive metastore) of the tables and views", EnvVars: env("CATALOG_DATABASE")},
 			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: every table folder)", EnvVars: env("TABLES")},
+			&cli.StringFlag{Name: "glue-database", Usage: "instead of printing SQL, create or update in this Glue Data Catalog database each table's change table and its Athena view (an s3:// --dest; docs/analysts.md)", EnvVars: env("GLUE_DATABASE")},
 			&cli.StringFlag{Name: "out", Usage: "write one file per table, <schema>.<table>.sql, into this directory instead of the script to stdout"},
 		},
 		Action: func(c *cli.Context) error {
@@ -55,6 +58,21 @@ func catalogCommand() *cli.Command {
 			}
 			if len(tables) == 0 {
 				return cli.Exit(fmt.Sprintf("%s holds no table folder (no schema history): is it a cdc2s3 destination, and has a full load run?", store), 1)
+			}
+			if g := c.String("glue-database"); g != "" {
+				if !validDatabase.MatchString(g) {
+					return cli.Exit(fmt.Sprintf("invalid --glue-database %q: use lower-case letters, digits and underscores (Glue keeps names in lower case)", g), 2)
+				}
+				cfg, err := config.LoadDefaultConfig(c.Context)
+				if err != nil {
+					return fmt.Errorf("AWS configuration for Glue: %w", err)
+				}
+				n, err := catalog.SyncGlue(c.Context, glue.NewFromConfig(cfg), g, store.String(), tables)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "Glue database %s: %d tables and views created, %d updated, %d unchanged\n", g, n.Created, n.Updated, n.Unchanged)
+				return nil
 			}
 			out := c.String("out")
 			if out == "" {

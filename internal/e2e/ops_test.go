@@ -40,6 +40,12 @@ func runOps(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // not nil.
 func runOpsAs(t *testing.T, bin string, cred *syscall.Credential, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runOpsEnv(t, bin, cred, nil, args...)
+}
+
+// runOpsEnv is runOpsAs with extra environment variables, which win.
+func runOpsEnv(t *testing.T, bin string, cred *syscall.Credential, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opsTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -51,7 +57,7 @@ func runOpsAs(t *testing.T, bin string, cred *syscall.Credential, args ...string
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, s3Env()...)
+	cmd.Env = append(append(cmd.Env, s3Env()...), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
