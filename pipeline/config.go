@@ -84,6 +84,11 @@ type Config struct {
 	// chunks once streaming, so no transaction stays open for longer than
 	// one chunk and a crash resumes from the last chunk done).
 	InitialLoad string
+	// HistoriesSaved, when set, is told the tables (schema.table) whose
+	// schema history a batch changed, once the batch's checkpoint is saved
+	// (run --glue-database keeps the Glue Data Catalog in step). It must
+	// not block.
+	HistoriesSaved func(tables []string)
 	// ReloadOnSlotReplaced: when the slot was dropped and created again
 	// (its position is beyond anything the destination acknowledged),
 	// stream from it and reload every table, instead of refusing to start.

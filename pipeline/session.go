@@ -248,6 +248,13 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err := states.Save(ctx, st); err != nil {
 		return st, err
 	}
+	if cfg.HistoriesSaved != nil {
+		names := make([]string, len(results))
+		for i, r := range results {
+			names[i] = r.Table
+		}
+		cfg.HistoriesSaved(names)
+	}
 	log.Info("full load done", logkey.Tables, len(results), logkey.Rows, rows, logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return st, nil
 }

@@ -83,6 +83,13 @@ func (u *uploader) upload(ctx context.Context, b *batch) error {
 		}
 	}
 	faultpoint.Hit(faultpoint.AfterCheckpoint)
+	if u.cfg.HistoriesSaved != nil && len(b.histories) > 0 {
+		names := make([]string, len(b.histories))
+		for i, h := range b.histories {
+			names[i] = h.Schema + "." + h.Table
+		}
+		u.cfg.HistoriesSaved(names)
+	}
 	u.current = nil
 	u.h.durable.Store(b.ack)
 	u.h.wake() // acknowledge now, not at the next status tick

@@ -2,15 +2,18 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/internal/catalog"
+	"github.com/cdc2s3/cdc2s3/sink"
 )
 
 var validDatabase = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
@@ -60,14 +63,14 @@ func catalogCommand() *cli.Command {
 				return cli.Exit(fmt.Sprintf("%s holds no table folder (no schema history): is it a cdc2s3 destination, and has a full load run?", store), 1)
 			}
 			if g := c.String("glue-database"); g != "" {
-				if !validDatabase.MatchString(g) {
-					return cli.Exit(fmt.Sprintf("invalid --glue-database %q: use lower-case letters, digits and underscores (Glue keeps names in lower case)", g), 2)
+				if err := checkGlueDatabase(g, store); err != nil {
+					return err
 				}
-				cfg, err := config.LoadDefaultConfig(c.Context)
+				api, err := glueClient(c)
 				if err != nil {
-					return fmt.Errorf("AWS configuration for Glue: %w", err)
+					return err
 				}
-				n, err := catalog.SyncGlue(c.Context, glue.NewFromConfig(cfg), g, store.String(), tables)
+				n, err := catalog.SyncGlue(c.Context, api, g, store.String(), tables)
 				if err != nil {
 					return err
 				}
@@ -92,4 +95,38 @@ func catalogCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkGlueDatabase refuses a Glue database name Glue would change, or a
+// destination Glue cannot point at.
+func checkGlueDatabase(db string, store sink.Store) error {
+	if !validDatabase.MatchString(db) {
+		return cli.Exit(fmt.Sprintf("invalid --glue-database %q: use lower-case letters, digits and underscores (Glue keeps names in lower case)", db), 2)
+	}
+	if !strings.HasPrefix(store.String(), "s3://") {
+		return cli.Exit(fmt.Sprintf("--glue-database needs an s3:// --dest: Glue tables point at S3, not at %s", store), 2)
+	}
+	return nil
+}
+
+// glueClient is a Glue client from the usual AWS configuration chain
+// (AWS_ENDPOINT_URL_GLUE points it elsewhere).
+func glueClient(c *cli.Context) (*glue.Client, error) {
+	cfg, err := config.LoadDefaultConfig(c.Context)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration for Glue: %w", err)
+	}
+	return glue.NewFromConfig(cfg), nil
+}
+
+// glueKeeper is run --glue-database's keeper of the Glue database.
+func glueKeeper(c *cli.Context, db string, store sink.Store, log *slog.Logger) (*catalog.GlueKeeper, error) {
+	if err := checkGlueDatabase(db, store); err != nil {
+		return nil, err
+	}
+	api, err := glueClient(c)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.NewGlueKeeper(api, db, store, log), nil
 }

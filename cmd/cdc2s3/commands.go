@@ -83,6 +83,7 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.StringFlag{Name: "reload-chunk-size", Value: "16MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
 			&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
 			&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
+			&cli.StringFlag{Name: "glue-database", Usage: "keep the change tables and Athena views of every table in this Glue Data Catalog database, updated when a schema changes (an s3:// --dest; docs/analysts.md)", EnvVars: env("GLUE_DATABASE")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
 		Action: func(c *cli.Context) error {
@@ -128,6 +129,14 @@ func runCommand(stop context.Context) *cli.Command {
 					return cli.Exit(err, 2)
 				}
 				defer srv.Close()
+			}
+			if db := c.String("glue-database"); db != "" {
+				keeper, err := glueKeeper(c, db, store, log)
+				if err != nil {
+					return err
+				}
+				cfg.HistoriesSaved = keeper.Changed
+				go keeper.Run(ctx)
 			}
 			return pipeline.Run(ctx, stop, cfg, store, log)
 		},

@@ -218,3 +218,41 @@ func TestGlueCatalog(t *testing.T) {
 		t.Errorf("a sync with nothing changed called %v", got)
 	}
 }
+
+// TestGlueKeptByRun runs the daemon with --glue-database: the tables of the
+// full load are registered once it is done, and a column added while it
+// streams reaches the change table and the view.
+func TestGlueKeptByRun(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE g (id int PRIMARY KEY, v text);
+		CREATE TABLE h (v text);
+		INSERT INTO g SELECT i, 'v' || i FROM generate_series(1, 10) i;`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3srv.CreateBucket(ctx, "e2e-gluerun"); err != nil {
+		t.Fatal(err)
+	}
+	glue, url := newFakeGlue(t)
+	d := startEnv(t, []string{"AWS_ENDPOINT_URL_GLUE=" + url}, "run", "--source", dsn, "--dest", "s3://e2e-gluerun/lake",
+		"--slot", "gluerun", "--flush-interval", "300ms", "--status-interval", "300ms", "--glue-database", "lake")
+	updated := regexp.MustCompile(`msg="Glue Data Catalog updated"`)
+	waitLog(t, d, updated, 1, 2*time.Minute)
+	want := []string{"CreateTable lake.public_g_cdc", "CreateTable lake.public_g", "CreateTable lake.public_h_cdc", "CreateTable lake.public_h"}
+	if got := glue.takeCalls(); !slices.Equal(got[1:], want) || got[0] != "CreateDatabase lake" {
+		t.Errorf("after the full load: calls %v, want CreateDatabase lake and %v", got, want)
+	}
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, time.Minute)
+	if _, err := conn.Exec(ctx, "ALTER TABLE g ADD COLUMN w integer; UPDATE g SET w = 1 WHERE id = 3"); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, updated, 2, time.Minute)
+	d.stop(t)
+	if got, want := glue.takeCalls(), []string{"UpdateTable lake.public_g_cdc", "UpdateTable lake.public_g"}; !slices.Equal(got, want) {
+		t.Errorf("after ADD COLUMN: calls %v, want %v", got, want)
+	}
+	if got, want := glue.columns("lake.public_g"), []string{"id int", "v string", "w int"}; !slices.Equal(got, want) {
+		t.Errorf("view columns %v, want %v", got, want)
+	}
+}

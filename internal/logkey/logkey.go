@@ -11,6 +11,8 @@ const (
 	What                   = "what"                    // the operation being retried
 	Attempt                = "attempt"                 // retry attempt, from 1
 	Delay                  = "delay"                   // wait before the next attempt
+	Created                = "created"                 // a number of objects created
+	Updated                = "updated"                 // a number of objects updated
 	Timeout                = "timeout"                 // a deadline that passed
 	Duration               = "duration"                // how long something took
 	Addr                   = "addr"                    // a listening address
