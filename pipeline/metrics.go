@@ -84,6 +84,13 @@ func NewMetrics() *Metrics {
 		}
 		return 1
 	})
+	f.gaugeFunc("cdc2s3_ready", "1 while /readyz answers ok: streaming, and neither the stream nor an upload stuck for two minutes.", func() float64 {
+		if m.notReady() == "" {
+			return 1
+		}
+		return 0
+	})
+	f.counter("cdc2s3_starts_total", "Starts of the daemon: 1 from the start of the process (summed over a window, as CloudWatch does with the EMF metric Starts, it counts restarts).").Inc()
 	f.gaugeFunc("cdc2s3_streaming", "1 while the daemon streams changes.", func() float64 {
 		if m.streaming.Load() {
 			return 1

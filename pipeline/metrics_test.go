@@ -81,6 +81,8 @@ func TestMetricsSeries(t *testing.T) {
 		{"cdc2s3_snapshot_rows", dto.MetricType_GAUGE, "Rows copied so far by the running full load.", nil},
 		{"cdc2s3_snapshot_progress_ratio", dto.MetricType_GAUGE, "Estimated fraction of the running full load done (0..1; 1 when none runs).", nil},
 		{"cdc2s3_streaming", dto.MetricType_GAUGE, "1 while the daemon streams changes.", nil},
+		{"cdc2s3_ready", dto.MetricType_GAUGE, "1 while /readyz answers ok: streaming, and neither the stream nor an upload stuck for two minutes.", nil},
+		{"cdc2s3_starts_total", dto.MetricType_COUNTER, "Starts of the daemon: 1 from the start of the process (summed over a window, as CloudWatch does with the EMF metric Starts, it counts restarts).", nil},
 	} {
 		f := fams[w.name]
 		if f == nil {

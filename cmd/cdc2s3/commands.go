@@ -76,6 +76,8 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.BoolFlag{Name: "reconcile-publication", Usage: "when the publication exists and publishes other tables than --tables, change it to publish exactly --tables (ALTER PUBLICATION ... SET TABLE) instead of refusing to start", EnvVars: env("RECONCILE_PUBLICATION")},
 			&cli.BoolFlag{Name: "stream-large-transactions", Value: true, Usage: "on PostgreSQL 14+, receive large transactions while they run (pgoutput protocol 2) and stage them on local disk until commit", EnvVars: env("STREAM_LARGE_TRANSACTIONS")},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
+			&cli.BoolFlag{Name: "metrics-emf", Usage: "write the key metrics (lag, readiness, starts, throughput) to stdout as CloudWatch embedded metric format lines, which CloudWatch Logs turns into metrics with no agent (docs/deploy.md)", EnvVars: env("METRICS_EMF")},
+			&cli.DurationFlag{Name: "metrics-emf-interval", Value: time.Minute, Usage: "how often --metrics-emf writes a line", EnvVars: env("METRICS_EMF_INTERVAL")},
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
 			&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
@@ -129,6 +131,12 @@ func runCommand(stop context.Context) *cli.Command {
 					return cli.Exit(err, 2)
 				}
 				defer srv.Close()
+			}
+			if c.Bool("metrics-emf") {
+				if c.Duration("metrics-emf-interval") <= 0 {
+					return cli.Exit("invalid --metrics-emf-interval: use a positive duration, e.g. 1m", 2)
+				}
+				go cfg.Metrics.EMF(ctx, c.App.Writer, c.Duration("metrics-emf-interval"), cfg.Slot)
 			}
 			if db := c.String("glue-database"); db != "" {
 				keeper, err := glueKeeper(c, db, store, log)

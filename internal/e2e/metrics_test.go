@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +27,8 @@ func TestMetricsAndHealth(t *testing.T) {
 	gen := start(t, "generate", "--source", dsn, "--rate", "200", "--seed", "12", "--duration", "2s")
 	gen.wait(t)
 	d := start(t, "run", "--source", dsn, "--dest", t.TempDir(), "--slot", "metrics", "--flush-interval", "500ms",
-		"--status-interval", "500ms", "--heartbeat-interval", "1s", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port))
+		"--status-interval", "500ms", "--heartbeat-interval", "1s", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port),
+		"--metrics-emf", "--metrics-emf-interval", "500ms")
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -93,4 +96,47 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
 	}
 	d.stop(t)
+	checkEMF(t, d.out.String())
+}
+
+// checkEMF checks the CloudWatch embedded metric format lines of a run
+// with --metrics-emf: every line is one EMF document naming the metrics
+// it carries; Starts sums to 1 over the run, Changes to more than none,
+// and the last lines while streaming say Ready.
+func checkEMF(t *testing.T, out string) {
+	t.Helper()
+	var starts, changes float64
+	ready, lines := false, 0
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, `{"`) || !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		lines++
+		var doc struct {
+			AWS struct {
+				Timestamp         int64
+				CloudWatchMetrics []struct {
+					Namespace  string
+					Dimensions [][]string
+					Metrics    []struct{ Name, Unit string }
+				}
+			} `json:"_aws"`
+			Slot                             string
+			Starts, Changes, Ready, LagBytes *float64
+		}
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		cw := doc.AWS.CloudWatchMetrics
+		if len(cw) != 1 || cw[0].Namespace != "cdc2s3" || len(cw[0].Dimensions) != 1 || cw[0].Dimensions[0][0] != "Slot" ||
+			doc.Slot != "metrics" || doc.AWS.Timestamp == 0 || doc.Starts == nil || doc.Changes == nil || doc.Ready == nil || doc.LagBytes == nil {
+			t.Fatalf("EMF line does not follow the format: %s", line)
+		}
+		starts += *doc.Starts
+		changes += *doc.Changes
+		ready = ready || *doc.Ready == 1
+	}
+	if lines < 3 || starts != 1 || changes <= 0 || !ready {
+		t.Errorf("%d EMF lines: Starts summed to %v (want 1), Changes to %v, Ready seen: %v", lines, starts, changes, ready)
+	}
 }
