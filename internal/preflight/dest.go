@@ -96,6 +96,13 @@ func checkBucket(ctx context.Context, loc dest.Location, pathStyle bool) ([]Resu
 		endpoint = *e
 	}
 	head, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(loc.Bucket)})
+	if isStatus(err, http.StatusForbidden) {
+		// A role allowed s3:ListBucket on the prefix only (the stack's task
+		// role) may not HeadBucket, but may list its prefix.
+		if _, lerr := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(loc.Bucket), Prefix: aws.String(loc.Prefix), MaxKeys: aws.Int32(1)}); lerr == nil {
+			head, err = &s3.HeadBucketOutput{}, nil
+		}
+	}
 	if err != nil {
 		var re *awshttp.ResponseError
 		if errors.As(err, &re) {
@@ -367,4 +374,10 @@ func liveLease(ctx context.Context, store sink.Store) *lsnstore.LeaseRecord {
 		return nil
 	}
 	return rec
+}
+
+// isStatus reports an S3 response error with the HTTP status code.
+func isStatus(err error, code int) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == code
 }

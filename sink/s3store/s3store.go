@@ -144,8 +144,9 @@ func (s *Store) String() string {
 }
 
 // CheckBucket verifies that credentials are available and that the bucket
-// exists and is reachable with them (HeadBucket, which needs s3:ListBucket).
-// Its errors say what to fix.
+// exists and is reachable with them: a ListObjectsV2 of one key under the
+// prefix, which a role allowed s3:ListBucket on the prefix only may do (a
+// HeadBucket needs it on the whole bucket). Its errors say what to fix.
 func (s *Store) CheckBucket(ctx context.Context) error {
 	if s.creds == nil {
 		return errNoCredentials(errors.New("no credential provider"))
@@ -153,7 +154,7 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 	if _, err := s.creds.Retrieve(ctx); err != nil {
 		return errNoCredentials(err)
 	}
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix), MaxKeys: aws.Int32(1)})
 	if err == nil {
 		return nil
 	}
@@ -163,7 +164,7 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 		case http.StatusNotFound:
 			return fmt.Errorf("s3: bucket %q does not exist: create it or fix --dest", s.bucket)
 		case http.StatusForbidden:
-			return fmt.Errorf("s3: access to bucket %q denied: check the AWS credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and that they allow s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it", s.bucket)
+			return fmt.Errorf("s3: access to bucket %q denied: check the AWS credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and that they allow s3:ListBucket (for the prefix %q at least), s3:GetObject, s3:PutObject and s3:DeleteObject on it", s.bucket, s.prefix)
 		case http.StatusMovedPermanently, http.StatusBadRequest:
 			if r := re.Response.Header.Get("X-Amz-Bucket-Region"); r != "" && r != s.region {
 				return fmt.Errorf("s3: bucket %q is in region %s, not %s: set the region to %s (AWS_REGION)", s.bucket, r, s.region, r)
