@@ -14,9 +14,13 @@ import (
 	"github.com/cdc2s3/cdc2s3/pipeline"
 )
 
+// testKey is the KMS key of the tests' stack with encryption.
+const testKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
 // stackParameters are the parameters the tests deploy the stack with.
 func stackParameters(glue string) map[string]any {
 	return map[string]any{
+		"KmsKeyArn": "",
 		"Subnets": []any{"subnet-0a", "subnet-0b"}, "SecurityGroup": "sg-0c",
 		"SourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc2s3/source-AbCdEf",
 		"Bucket":          "lake-bucket", "Prefix": "cdc2s3/app", "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdc2s3:v1",
@@ -219,6 +223,8 @@ func TestStackTaskRole(t *testing.T) {
 							t.Errorf("%s on %s: want objects under the prefix only", a, r)
 						}
 					}
+				case a == "kms:GenerateDataKey" || a == "kms:Decrypt":
+					t.Errorf("KMS allowed (%s on %v) with no KmsKeyArn", a, resources)
 				case strings.HasPrefix(a, "glue:"):
 					sawGlue = true
 					for _, r := range resources {
@@ -237,6 +243,33 @@ func TestStackTaskRole(t *testing.T) {
 		if sawGlue != (glue != "") {
 			t.Errorf("GlueDatabase %q: Glue actions granted: %v", glue, sawGlue)
 		}
+	}
+}
+
+// TestStackKMS: with KmsKeyArn the task asks for SSE-KMS with that key and
+// may use that key only, for writing (GenerateDataKey) and reading back
+// (Decrypt); without it, no KMS at all (TestStackTaskRole).
+func TestStackKMS(t *testing.T) {
+	params := stackParameters("")
+	params["KmsKeyArn"] = testKey
+	_, raw := openStack(t, params)
+	var kms []string
+	for _, s := range taskStatements(t, raw) {
+		for _, a := range strs(s.Action) {
+			if strings.HasPrefix(a, "kms:") {
+				kms = append(kms, a)
+				if r := strs(s.Resource); !slices.Equal(r, []string{testKey}) {
+					t.Errorf("%s on %v, want the key only", a, r)
+				}
+			}
+		}
+	}
+	if !slices.Equal(kms, []string{"kms:GenerateDataKey", "kms:Decrypt"}) {
+		t.Errorf("KMS actions %v, want GenerateDataKey and Decrypt", kms)
+	}
+	env := containerEnv(t, raw)
+	if env["CDC2S3_S3_SSE"] != "aws:kms" || env["CDC2S3_S3_SSE_KMS_KEY_ID"] != testKey {
+		t.Errorf("the task does not ask for SSE-KMS with the key: %v %v", env["CDC2S3_S3_SSE"], env["CDC2S3_S3_SSE_KMS_KEY_ID"])
 	}
 }
 

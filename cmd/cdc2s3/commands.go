@@ -31,7 +31,7 @@ func sourceFlag() cli.Flag {
 }
 
 func destFlags() []cli.Flag {
-	return []cli.Flag{
+	return append(sseFlags(),
 		&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 		&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
 		&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "Parquet compression: zstd, snappy or none", EnvVars: env("COMPRESSION")},
@@ -41,6 +41,16 @@ func destFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: all tables)", EnvVars: env("TABLES")},
 		&cli.BoolFlag{Name: "arrays-as-text", Usage: "write array columns as PostgreSQL's array text instead of LIST", EnvVars: env("ARRAYS_AS_TEXT")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built; each process works in a directory of its own under it and removes those of cdc2s3 processes that died (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
+	)
+}
+
+// sseFlags are the server-side encryption flags of the commands that
+// write objects.
+func sseFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of every object written: AES256 (SSE-S3) or aws:kms (SSE-KMS); empty: the bucket's default encryption", EnvVars: env("S3_SSE")},
+		&cli.StringFlag{Name: "s3-sse-kms-key-id", Usage: "with --s3-sse aws:kms: the KMS key (id, ARN or alias ARN); empty: the account's aws/s3 key", EnvVars: env("S3_SSE_KMS_KEY_ID")},
+		&cli.BoolFlag{Name: "s3-bucket-key", Value: true, Usage: "with --s3-sse aws:kms: use an S3 Bucket Key, which cuts the KMS requests (and their cost) to a few", EnvVars: env("S3_BUCKET_KEY")},
 	}
 }
 
@@ -48,7 +58,10 @@ func openDest(c *cli.Context) (sink.Store, error) {
 	if c.String("dest") == "" {
 		return nil, cli.Exit("no destination: set --dest or CDC2S3_DEST (s3://bucket/prefix or a local directory)", 2)
 	}
-	return dest.Open(c.Context, c.String("dest"), dest.Options{PathStyle: c.Bool("s3-path-style")})
+	return dest.Open(c.Context, c.String("dest"), dest.Options{
+		PathStyle: c.Bool("s3-path-style"),
+		SSE:       c.String("s3-sse"), KMSKeyID: c.String("s3-sse-kms-key-id"), BucketKey: c.Bool("s3-bucket-key"),
+	})
 }
 
 func splitList(s string) []string {
@@ -212,11 +225,11 @@ func reloadCommand() *cli.Command {
 		Usage: "ask the running daemon to reload tables from the source into the same destination, while it streams (docs/reload.md)",
 		Description: "Writes a request object under _cdc2s3/reload/requests/ in the destination; the daemon that holds the\n" +
 			"destination picks it up within seconds and reloads each table in chunks. Progress: cdc2s3 status and the daemon's logs.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
 			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list of the tables to reload (required)", EnvVars: env("TABLES")},
-		},
+		}, sseFlags()...),
 		Action: func(c *cli.Context) error {
 			tables := splitList(c.String("tables"))
 			if len(tables) == 0 {

@@ -25,6 +25,11 @@ type Options struct {
 	PathStyle bool   // path-style S3 addressing (implied by Endpoint)
 	Region    string // overrides AWS_REGION
 	Endpoint  string // S3-compatible endpoint URL; overrides AWS_ENDPOINT_URL_S3
+	// SSE, KMSKeyID and BucketKey ask for server-side encryption of every
+	// object written to S3 (s3store.Options).
+	SSE       string
+	KMSKeyID  string
+	BucketKey bool
 }
 
 // Location is a parsed destination: either Bucket (with Prefix) or Path is
@@ -112,6 +117,9 @@ func Open(ctx context.Context, rawURL string, o Options) (sink.Store, error) {
 		Region:    o.Region,
 		Endpoint:  o.Endpoint,
 		PathStyle: o.PathStyle,
+		SSE:       o.SSE,
+		KMSKeyID:  o.KMSKeyID,
+		BucketKey: o.BucketKey,
 	})
 	if err != nil {
 		return nil, err

@@ -56,7 +56,21 @@ type Options struct {
 	PartSize    int64 // multipart part size; 0 means DefaultPartSize
 	Concurrency int   // parts in flight per upload; 0 means DefaultConcurrency
 	MaxAttempts int   // tries per request; 0 means the SDK config, else DefaultMaxAttempts
+
+	// SSE asks S3 to encrypt every object written: "" leaves it to the
+	// bucket's default encryption, "AES256" is SSE-S3, "aws:kms" SSE-KMS
+	// with KMSKeyID (empty: the account's aws/s3 key) and, with BucketKey,
+	// an S3 Bucket Key (fewer KMS requests).
+	SSE       string
+	KMSKeyID  string
+	BucketKey bool
 }
+
+// Server-side encryption modes of Options.SSE.
+const (
+	SSES3  = "AES256"
+	SSEKMS = "aws:kms"
+)
 
 // Store is a sink.Store on an S3 bucket, below an optional prefix. It is
 // safe for concurrent use.
@@ -68,6 +82,7 @@ type Store struct {
 	prefix      string // "" or ending in '/'
 	partSize    int64
 	concurrency int
+	sse         encryption
 }
 
 var _ sink.Store = (*Store)(nil)
@@ -77,6 +92,12 @@ var _ sink.Store = (*Store)(nil)
 func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
+	}
+	switch {
+	case o.SSE != "" && o.SSE != SSES3 && o.SSE != SSEKMS:
+		return nil, fmt.Errorf("s3: invalid --s3-sse %q: use %s (SSE-S3) or %s (SSE-KMS), or leave it empty for the bucket's default encryption", o.SSE, SSES3, SSEKMS)
+	case o.KMSKeyID != "" && o.SSE != SSEKMS:
+		return nil, fmt.Errorf("s3: --s3-sse-kms-key-id needs --s3-sse %s", SSEKMS)
 	}
 	if o.Endpoint != "" {
 		if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -125,6 +146,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		prefix:      strings.Trim(o.Prefix, "/"),
 		partSize:    o.PartSize,
 		concurrency: o.Concurrency,
+		sse:         encryption{Mode: o.SSE, KMSKeyID: o.KMSKeyID, BucketKey: o.BucketKey && o.SSE == SSEKMS},
 	}
 	if s.prefix != "" {
 		s.prefix += "/"
@@ -221,6 +243,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, if
 		IfNoneMatch: ifNoneMatch,
 		PartSize:    s.partSize,
 		Concurrency: s.concurrency,
+		Encryption:  s.sse,
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // uploadParams describes one upload.
@@ -22,6 +23,14 @@ type uploadParams struct {
 	IfNoneMatch bool  // fail with 412 PreconditionFailed if the key exists
 	PartSize    int64 // bytes per part; objects up to this size go in one PutObject
 	Concurrency int   // parts in flight
+	Encryption  encryption
+}
+
+// encryption is the server-side encryption asked for each object.
+type encryption struct {
+	Mode      string // "", SSES3 or SSEKMS
+	KMSKeyID  string
+	BucketKey bool
 }
 
 // upload stores p.Body under p.Key: one PutObject for small objects, a
@@ -45,6 +54,17 @@ func upload(ctx context.Context, client *s3.Client, p uploadParams) error {
 	}
 	if p.IfNoneMatch {
 		in.IfNoneMatch = aws.String("*")
+	}
+	// The manager puts these on the PutObject, or on the
+	// CreateMultipartUpload of a larger object.
+	if e := p.Encryption; e.Mode != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(e.Mode)
+		if e.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(e.KMSKeyID)
+		}
+		if e.BucketKey {
+			in.BucketKeyEnabled = aws.Bool(true)
+		}
 	}
 	_, err := u.Upload(ctx, in)
 	return err
