@@ -20,11 +20,15 @@ const testKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-
 // stackParameters are the parameters the tests deploy the stack with.
 func stackParameters(glue string) map[string]any {
 	return map[string]any{
-		"KmsKeyArn": "",
-		"Subnets":   []any{"subnet-0a", "subnet-0b"}, "SecurityGroup": "sg-0c",
+		"Subnets":         []any{"subnet-0a", "subnet-0b"},
+		"SecurityGroup":   "sg-0c",
 		"SourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc2s3/source-AbCdEf",
-		"Bucket":          "lake-bucket", "Prefix": "cdc2s3/app", "Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdc2s3:v1",
-		"GlueDatabase": glue, "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:ops",
+		"Bucket":          "lake-bucket",
+		"Prefix":          "cdc2s3/app",
+		"Image":           "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdc2s3:v1",
+		"GlueDatabase":    glue,
+		"KmsKeyArn":       "",
+		"AlarmTopicArn":   "arn:aws:sns:eu-west-1:123456789012:ops",
 	}
 }
 
