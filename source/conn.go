@@ -7,6 +7,7 @@ package source
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -137,11 +138,45 @@ func Explain(err error, cfg *pgconn.Config) error {
 		}
 		return hint(err, "postgres: %s (SQLSTATE %s)", Redact(pgErr.Message), pgErr.Code)
 	}
+	if msg := explainTLS(err, cfg); msg != "" {
+		return hint(err, "%s", msg)
+	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || strings.Contains(err.Error(), "connect") {
 		return hint(err, "cannot connect to PostgreSQL at %s: %s; check the host and port in --source and that the server is running", where, Redact(rootCause(err)))
 	}
 	return hint(err, "%s", Redact(oneLine(err.Error())))
+}
+
+// rdsBundle is where RDS and Aurora's CA bundle is published.
+const rdsBundle = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+// explainTLS names the fix of a failed certificate check (sslmode
+// verify-ca or verify-full), or returns "" for another error.
+func explainTLS(err error, cfg *pgconn.Config) string {
+	host := ""
+	if cfg != nil {
+		host = cfg.Host
+	}
+	var hostErr x509.HostnameError
+	if errors.As(err, &hostErr) {
+		names := hostErr.Certificate.DNSNames
+		for _, ip := range hostErr.Certificate.IPAddresses {
+			names = append(names, ip.String())
+		}
+		return fmt.Sprintf("the server's TLS certificate is for %s, not %s (sslmode=verify-full checks the host name): connect to a name the certificate holds "+
+			"(on RDS and Aurora, the instance or cluster endpoint, not an IP address or a CNAME of your own)", strings.Join(names, ", "), host)
+	}
+	var authErr x509.UnknownAuthorityError
+	if errors.As(err, &authErr) {
+		return fmt.Sprintf("the TLS certificate of %s is not signed by a CA that sslrootcert holds: set sslrootcert in --source to the server's CA "+
+			"(for RDS and Aurora, the bundle from %s)", host, rdsBundle)
+	}
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) {
+		return fmt.Sprintf("the TLS certificate of %s is not valid (%s): renew it, or check the clock of this host", host, invalid.Error())
+	}
+	return ""
 }
 
 // hintError is a user-facing message for an underlying error.

@@ -41,6 +41,11 @@ type PostgresOptions struct {
 	// BinDir holds initdb and postgres; "" means $CDC2S3_PG_BINDIR, else
 	// DefaultPostgresBinDir.
 	BinDir string
+
+	// Files are written into the data directory before the server starts,
+	// mode 0600 and owned by the server's user (a TLS certificate and key
+	// for ssl_cert_file and ssl_key_file).
+	Files map[string][]byte
 }
 
 // Postgres is a throwaway PostgreSQL cluster listening on 127.0.0.1. The
@@ -247,6 +252,11 @@ host    replication  all   127.0.0.1/32   scram-sha-256
 `
 	if err := pg.writeFile(filepath.Join(pg.dataDir, "pg_hba.conf"), hba); err != nil {
 		return fmt.Errorf("postgres: %w", err)
+	}
+	for name, content := range o.Files {
+		if err := pg.writeFile(filepath.Join(pg.dataDir, name), string(content)); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
 	settings := map[string]string{
 		"listen_addresses":        "127.0.0.1",
