@@ -20,15 +20,16 @@ const testKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-
 // stackParameters are the parameters the tests deploy the stack with.
 func stackParameters(glue string) map[string]any {
 	return map[string]any{
-		"Subnets":         []any{"subnet-0a", "subnet-0b"},
-		"SecurityGroup":   "sg-0c",
-		"SourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc2s3/source-AbCdEf",
-		"Bucket":          "lake-bucket",
-		"Prefix":          "cdc2s3/app",
-		"Image":           "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdc2s3:v1",
-		"GlueDatabase":    glue,
-		"KmsKeyArn":       "",
-		"AlarmTopicArn":   "arn:aws:sns:eu-west-1:123456789012:ops",
+		"Subnets":             []any{"subnet-0a", "subnet-0b"},
+		"SecurityGroup":       "sg-0c",
+		"SourceSecretArn":     "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cdc2s3/source-AbCdEf",
+		"Bucket":              "lake-bucket",
+		"Prefix":              "cdc2s3/app",
+		"Image":               "123456789012.dkr.ecr.eu-west-1.amazonaws.com/cdc2s3:v1",
+		"GlueDatabase":        glue,
+		"KmsKeyArn":           "",
+		"IamAuthDbResourceId": "",
+		"AlarmTopicArn":       "arn:aws:sns:eu-west-1:123456789012:ops",
 	}
 }
 
@@ -229,6 +230,8 @@ func TestStackTaskRole(t *testing.T) {
 					}
 				case a == "kms:GenerateDataKey" || a == "kms:Decrypt":
 					t.Errorf("KMS allowed (%s on %v) with no KmsKeyArn", a, resources)
+				case a == "rds-db:connect":
+					t.Errorf("rds-db:connect allowed (on %v) with no IamAuthDbResourceId", resources)
 				case strings.HasPrefix(a, "glue:"):
 					sawGlue = true
 					for _, r := range resources {
@@ -274,6 +277,28 @@ func TestStackKMS(t *testing.T) {
 	env := containerEnv(t, raw)
 	if env["CDC2S3_S3_SSE"] != "aws:kms" || env["CDC2S3_S3_SSE_KMS_KEY_ID"] != testKey {
 		t.Errorf("the task does not ask for SSE-KMS with the key: %v %v", env["CDC2S3_S3_SSE"], env["CDC2S3_S3_SSE_KMS_KEY_ID"])
+	}
+}
+
+// TestStackIAMAuth: with IamAuthDbResourceId the task authenticates with
+// IAM tokens and may connect as that one database user of that database.
+func TestStackIAMAuth(t *testing.T) {
+	params := stackParameters("")
+	params["IamAuthDbResourceId"] = "db-ABCDEFGHIJKL01234"
+	_, raw := openStack(t, params)
+	var got []string
+	for _, s := range taskStatements(t, raw) {
+		for _, a := range strs(s.Action) {
+			if a == "rds-db:connect" {
+				got = append(got, strs(s.Resource)...)
+			}
+		}
+	}
+	if want := []string{"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKL01234/cdc2s3"}; !slices.Equal(got, want) {
+		t.Errorf("rds-db:connect on %v, want %v", got, want)
+	}
+	if env := containerEnv(t, raw); env["CDC2S3_SOURCE_IAM_AUTH"] != "true" {
+		t.Errorf("CDC2S3_SOURCE_IAM_AUTH = %v", env["CDC2S3_SOURCE_IAM_AUTH"])
 	}
 }
 

@@ -77,6 +77,9 @@ func Connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid --source connection string: %s", Redact(err.Error()))
 	}
+	if err := applyIAMAuth(ctx, pc); err != nil {
+		return nil, err
+	}
 	cfg.Config = *pc
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -93,6 +96,9 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 		return nil, err
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	if err := applyIAMAuth(ctx, cfg); err != nil {
+		return nil, err
+	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, Explain(err, cfg)

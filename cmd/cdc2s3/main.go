@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cdc2s3/cdc2s3/source"
@@ -62,6 +63,21 @@ func newApp(stop context.Context) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CDC2S3_LOG_LEVEL"}},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"CDC2S3_LOG_FORMAT"}},
+			&cli.BoolFlag{Name: "source-iam-auth", Usage: "authenticate to RDS or Aurora with IAM database authentication tokens, made for every connection from the AWS credentials (no password in --source; needs sslmode=verify-full)", EnvVars: []string{"CDC2S3_SOURCE_IAM_AUTH"}},
+		},
+		Before: func(c *cli.Context) error {
+			if !c.Bool("source-iam-auth") {
+				return nil
+			}
+			cfg, err := config.LoadDefaultConfig(c.Context)
+			if err != nil {
+				return fmt.Errorf("AWS configuration for --source-iam-auth: %w", err)
+			}
+			if cfg.Region == "" {
+				return cli.Exit("--source-iam-auth needs the database's AWS region: set AWS_REGION", 2)
+			}
+			source.UseIAMAuth(&source.IAMAuth{Region: cfg.Region, Credentials: cfg.Credentials})
+			return nil
 		},
 		Commands: []*cli.Command{
 			runCommand(stop),
