@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +42,10 @@ type Lease struct {
 	ttl   time.Duration
 	owner string
 	gen   uint64
+	// confirmed is when this process last saw it held the lease (taken or
+	// renewed), in Unix nanoseconds: Check trusts it for half a TTL.
+	confirmed atomic.Int64
+	mu        sync.Mutex // one remote check at a time
 }
 
 // LeaseRecord is the content of a lease object.
@@ -161,6 +167,7 @@ func (l *Lease) TryAcquire(ctx context.Context) (held *LeaseRecord, err error) {
 		}
 	}
 	l.gen = next
+	l.confirmed.Store(time.Now().UnixNano())
 	// Older generations are history now; the newest object always stays,
 	// so the next generation is always higher.
 	for g := gen; g > 0 && g+8 > gen; g-- {
@@ -202,7 +209,62 @@ func (l *Lease) Renew(ctx context.Context) error {
 	if !held {
 		return ErrLeaseLost
 	}
-	return l.write(ctx, l.gen, false)
+	if err := l.write(ctx, l.gen, false); err != nil {
+		return err
+	}
+	l.confirmed.Store(time.Now().UnixNano())
+	return nil
+}
+
+// Check returns nil when this process may still write: it confirmed its
+// lease less than half a TTL ago, or does so now (renewing it). A
+// successor takes the lease only a TTL after its last renewal, so a write
+// that follows a nil Check within half a TTL cannot land after a takeover,
+// whatever clocks drift by less than that; a process that was paused (a
+// SIGSTOP, a frozen VM, a long GC) finds out before it writes again.
+// ErrLeaseLost when another process holds the lease.
+func (l *Lease) Check(ctx context.Context) error {
+	if time.Since(time.Unix(0, l.confirmed.Load())) < l.ttl/2 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(time.Unix(0, l.confirmed.Load())) < l.ttl/2 {
+		return nil // another writer's check just renewed it
+	}
+	return l.Renew(ctx)
+}
+
+// Fence returns s with every write (Put, PutIfAbsent, Delete) preceded by
+// Check, so that a process that lost its lease writes nothing more: the
+// store the pipeline writes through while it holds the lease.
+func (l *Lease) Fence(s sink.Store) sink.Store { return &fenced{Store: s, l: l} }
+
+// fenced is a store whose writes need the lease (Lease.Fence).
+type fenced struct {
+	sink.Store
+	l *Lease
+}
+
+func (f *fenced) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := f.l.Check(ctx); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return f.Store.Put(ctx, key, r, size)
+}
+
+func (f *fenced) PutIfAbsent(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := f.l.Check(ctx); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return f.Store.PutIfAbsent(ctx, key, r, size)
+}
+
+func (f *fenced) Delete(ctx context.Context, key string) error {
+	if err := f.l.Check(ctx); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return f.Store.Delete(ctx, key)
 }
 
 // held reports whether this process holds the destination's newest lease:

@@ -123,3 +123,48 @@ func TestLeaseReleaseUnused(t *testing.T) {
 		t.Errorf("after ReleaseUnused of generation %d: generation %d, %+v, %v; want it kept, released", c.gen, gen, rec, err)
 	}
 }
+
+// TestLeaseFence: a holder paused past its lease (it saw it held longer
+// than half a TTL ago) while another took over writes nothing more
+// through its fenced store: the write finds the lease lost and is not
+// made. Within half a TTL of a confirmation, writes go through without a
+// remote check.
+func TestLeaseFence(t *testing.T) {
+	ctx := context.Background()
+	store, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 200 * time.Millisecond
+	a, b := NewLease(store, ttl), NewLease(store, ttl)
+	if held, err := a.TryAcquire(ctx); err != nil || held != nil {
+		t.Fatalf("a: %v, %v", held, err)
+	}
+	fa := a.Fence(store)
+	if err := fa.Put(ctx, "a/first", strings.NewReader("x"), 1); err != nil {
+		t.Fatalf("a's write while it holds the lease: %v", err)
+	}
+	time.Sleep(ttl + 50*time.Millisecond) // a is "paused": no renewal, the lease expires
+	if held, err := b.TryAcquire(ctx); err != nil || held != nil {
+		t.Fatalf("b did not take the expired lease: %v, %v", held, err)
+	}
+	for name, write := range map[string]func() error{
+		"Put":         func() error { return fa.Put(ctx, "a/late", strings.NewReader("x"), 1) },
+		"PutIfAbsent": func() error { return fa.PutIfAbsent(ctx, "a/late", strings.NewReader("x"), 1) },
+		"Delete":      func() error { return fa.Delete(ctx, "a/first") },
+	} {
+		if err := write(); !errors.Is(err, ErrLeaseLost) {
+			t.Errorf("a's %s after b took over: %v, want ErrLeaseLost", name, err)
+		}
+	}
+	objs, err := store.List(ctx, "a/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].Key != "a/first" {
+		t.Errorf("after the takeover the folder holds %v, want only a/first", objs)
+	}
+	if err := b.Fence(store).Put(ctx, "a/b", strings.NewReader("x"), 1); err != nil {
+		t.Errorf("b's write: %v", err)
+	}
+}

@@ -66,7 +66,10 @@ func Run(ctx, stop context.Context, cfg Config, store sink.Store, log *slog.Logg
 			cancel(err)
 		}
 	}()
-	err = run(ctx, stop, cfg, store, states, log)
+	// Every write from here on checks the lease first (Lease.Check): a
+	// process paused past its lease's expiry finds out before writing.
+	fenced := lease.Fence(store)
+	err = run(ctx, stop, cfg, fenced, lsnstore.New(fenced), log)
 	if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
 		return context.Cause(ctx)
 	}

@@ -68,6 +68,7 @@ func (u *uploader) upload(ctx context.Context, b *batch) error {
 	u.current = b
 	start := time.Now()
 	m.uploadSince.Store(start.UnixNano())
+	faultpoint.Delay(faultpoint.BeforeUpload)
 	rows, err := u.put(ctx, b)
 	if err != nil {
 		return err
@@ -168,7 +169,7 @@ func (u *uploader) retry(ctx context.Context, what string, fn func() error) erro
 	p.Permanent = func(err error) bool {
 		if !errors.Is(err, sink.ErrRefused) {
 			refusedSince = time.Time{}
-			return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey)
+			return errors.Is(err, lsnstore.ErrBackwards) || errors.Is(err, sink.ErrInvalidKey) || errors.Is(err, lsnstore.ErrLeaseLost)
 		}
 		if refusedSince.IsZero() {
 			refusedSince = time.Now()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
 	"github.com/cdc2s3/cdc2s3/internal/preflight"
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 	"github.com/jackc/pgx/v5"
@@ -456,4 +457,51 @@ func TestLeaseOtherPIDNamespace(t *testing.T) {
 		t.Errorf("the daemon in another PID namespace took the lease from a live holder:\n%s", tail(b.out.String(), 10))
 	}
 	a.stop(t)
+}
+
+// TestLeasePausedHolder freezes the daemon (SIGSTOP) past its lease while
+// changes go on, lets a second daemon take the destination over, then
+// thaws the first: it must find out before it writes anything more (every
+// write checks the lease once half a TTL has passed since it last saw it
+// held) and stop, and the folders must be exact with no row twice. A fault
+// delay holds each of the first daemon's batches before its upload, so the
+// freeze finds one due. (Thawed, the process's lease goroutine usually
+// notices first and stops it, fence or not; lsnstore's TestLeaseFence
+// shows the write the fence refuses.)
+func TestLeasePausedHolder(t *testing.T) {
+	dsn, conn := newDatabase(t)
+	gen := start(t, "generate", "--source", dsn, "--rate", "100", "--seed", "21", "--duration", "2s")
+	gen.wait(t)
+	// The frozen daemon's walsender lets the slot go once it times out.
+	dsn += "&options=-c%20wal_sender_timeout%3D3s"
+	out := t.TempDir()
+	args := []string{"run", "--source", dsn, "--dest", out, "--slot", "paused", "--flush-interval", "500ms", "--status-interval", "500ms", "--lease-ttl", "3s"}
+	a := startEnv(t, []string{faultpoint.DelayEnvVar + "=" + faultpoint.BeforeUpload + ":1500ms"}, args...)
+	waitLog(t, a, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	load := start(t, "generate", "--source", dsn, "--rate", "100", "--seed", "22", "--duration", "40s")
+	waitLog(t, a, regexp.MustCompile(`msg=uploaded`), 2, time.Minute)
+	time.Sleep(700 * time.Millisecond) // into the next batch's delay
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, args...)
+	waitLog(t, b, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	waitLog(t, b, regexp.MustCompile(`msg=uploaded`), 2, time.Minute)
+	thawed := len(a.out.String())
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFailure(t, 30*time.Second, "the thawed daemon must stop: another holds the lease")
+	after := a.out.String()[thawed:]
+	if !strings.Contains(after, "lease lost") {
+		t.Errorf("the thawed daemon did not say it lost the lease:\n%s", tail(after, 20))
+	}
+	if strings.Contains(after, "msg=uploaded") {
+		t.Errorf("the thawed daemon uploaded after another took its lease:\n%s", tail(after, 20))
+	}
+	load.wait(t)
+	waitConfirmed(t, conn, "paused", currentLSN(t, conn), b, 2*time.Minute)
+	b.stop(t)
+	compareTables(t, conn, out, demoTables)
+	checkNoDuplicates(t, out, demoTables)
 }

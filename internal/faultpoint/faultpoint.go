@@ -23,6 +23,10 @@ const (
 	AfterCheckpoint = "after-checkpoint"
 )
 
+// BeforeUpload is where the uploader has a batch and has not put it yet:
+// a process paused there (Delay, then SIGSTOP) wakes up with a write due.
+const BeforeUpload = "before-upload"
+
 // ReloadBeforeHigh is between a reload chunk's read and its high
 // watermark: DDL landing there is what the writer must notice (Delay).
 const ReloadBeforeHigh = "reload-before-high"
