@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
 	"github.com/cdc2s3/cdc2s3/internal/oracle"
+	"github.com/cdc2s3/cdc2s3/lsnstore"
 )
 
 // reloadSchema creates the tables of the reload tests: a keyed table with
@@ -504,6 +507,7 @@ func TestInitialLoadChunks(t *testing.T) {
 	d := start(t, args...)
 	chunk := regexp.MustCompile(`msg="reload chunk".*table=public.big`)
 	waitLog(t, d, chunk, 3, 3*time.Minute)
+	waitChunksSaved(t, out, "big", 2*time.Minute)
 	d.kill()
 	first := chunkRows(d.out.String())
 	if !strings.Contains(d.out.String(), "load in chunks once streaming") {
@@ -539,6 +543,26 @@ func TestInitialLoadChunks(t *testing.T) {
 	}
 	compareTables(t, conn, out, bigTables)
 	checkNoDuplicates(t, out, bigTables)
+}
+
+// waitChunksSaved waits until the checkpoint in the local destination dir
+// records chunks done of a running reload of public.table, so a restart
+// has something to go on from.
+func waitChunksSaved(t *testing.T, dir, table string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var st lsnstore.State
+		if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(lsnstore.StateKey))); err == nil && json.Unmarshal(b, &st) == nil {
+			for _, r := range st.Reloads {
+				if r.Table == table && len(r.LastKey) > 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the checkpoint of %s recorded no chunk of %s within %s", dir, table, timeout)
 }
 
 // TestReloadDuringDDL changes a table's columns while the first load reads
