@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
 
@@ -72,4 +74,35 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
+}
+
+// BenchmarkZstdLevel writes the bench table's rows at each zstd level: the
+// time per row and the bytes per row it costs (docs/benchmarks.md, "zstd
+// level").
+func BenchmarkZstdLevel(b *testing.B) {
+	for _, l := range []struct {
+		name  string
+		level zstd.Level
+	}{{"fastest", zstd.SpeedFastest}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}, {"best", zstd.SpeedBestCompression}} {
+		b.Run(l.name, func(b *testing.B) {
+			rows := benchRows(1 << 17)
+			var out countWriter
+			w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Compression: pqfile.CompressionZstd, ZstdLevel: l.level})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
+				if err := w.Write(m, rows[i%len(rows)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+		})
+	}
 }

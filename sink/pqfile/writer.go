@@ -31,7 +31,15 @@ type Options struct {
 	// Reload adds the _cdc_reload column, for the rows of a reload (Op L
 	// and R, docs/reload.md).
 	Reload bool
+	// ZstdLevel is the zstd encoder's level (zstd.SpeedFastest …
+	// zstd.SpeedBestCompression); 0 is ZstdDefaultLevel, which the
+	// measurement in docs/benchmarks.md ("zstd level") chose.
+	ZstdLevel zstd.Level
 }
+
+// ZstdDefaultLevel is the zstd level files are written with: the fastest,
+// chosen by measurement (docs/benchmarks.md, "zstd level").
+const ZstdDefaultLevel = zstd.SpeedFastest
 
 // Meta is the metadata of one row (contract §2).
 type Meta struct {
@@ -116,7 +124,7 @@ var opBytes = func() (b [256]byte) {
 
 // NewWriter starts a Parquet file on out for a table with the given columns.
 func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
-	codec, err := codecOf(o.Compression)
+	codec, err := codecOf(o.Compression, o.ZstdLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +158,13 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	}, nil
 }
 
-func codecOf(name string) (compress.Codec, error) {
+func codecOf(name string, level zstd.Level) (compress.Codec, error) {
 	switch name {
 	case "", CompressionZstd:
-		return &zstd.Codec{Level: zstd.SpeedFastest}, nil
+		if level == 0 {
+			level = ZstdDefaultLevel
+		}
+		return &zstd.Codec{Level: level}, nil
 	case CompressionSnappy:
 		return &parquet.Snappy, nil
 	case CompressionNone:
@@ -165,7 +176,7 @@ func codecOf(name string) (compress.Codec, error) {
 // ValidCompression reports an error naming the choices when name is not a
 // supported compression.
 func ValidCompression(name string) error {
-	_, err := codecOf(name)
+	_, err := codecOf(name, 0)
 	return err
 }
 
