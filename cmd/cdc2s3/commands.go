@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -222,13 +225,18 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 func reloadCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "reload",
-		Usage: "ask the running daemon to reload tables from the source into the same destination, while it streams (docs/reload.md)",
+		Usage: "reload tables from the source into the same destination while the stream goes on: through the running daemon, or, with --source and no daemon, by running one until they are done (docs/reload.md)",
 		Description: "Writes a request object under _cdc2s3/reload/requests/ in the destination; the daemon that holds the\n" +
-			"destination picks it up within seconds and reloads each table in chunks. Progress: cdc2s3 status and the daemon's logs.",
+			"destination picks it up within seconds and reloads each table in chunks. With no daemon running and --source\n" +
+			"given, reload runs the daemon itself (slot and publication from the destination's state) until the tables are\n" +
+			"reloaded, then stops it gracefully. --wait waits for a running daemon to finish them. Progress: cdc2s3 status.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "dest", Usage: "destination: s3://bucket/prefix, file:///abs/path or a local path", EnvVars: env("DEST")},
 			&cli.BoolFlag{Name: "s3-path-style", Usage: "use path-style S3 addressing (implied by a custom endpoint)", EnvVars: env("S3_PATH_STYLE")},
 			&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list of the tables to reload (required)", EnvVars: env("TABLES")},
+			&cli.StringFlag{Name: "source", Usage: "PostgreSQL connection string: when no daemon holds the destination, run one until the reloads are done", EnvVars: env("SOURCE")},
+			&cli.BoolFlag{Name: "wait", Usage: "with a daemon running, wait until it has done the reloads, printing their progress"},
+			&cli.StringFlag{Name: "temp-dir", Usage: "with --source and no daemon: directory for files being built (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
 		}, sseFlags()...),
 		Action: func(c *cli.Context) error {
 			tables := splitList(c.String("tables"))
@@ -239,24 +247,116 @@ func reloadCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			lease, err := lsnstore.ReadLease(c.Context, store)
+			if err != nil {
+				return err
+			}
+			idle := lease == nil || time.Now().After(lease.ExpiresAt)
+			var st lsnstore.State
+			if idle && c.String("source") != "" {
+				var ok bool
+				if st, ok, err = lsnstore.New(store).Load(c.Context); err != nil {
+					return err
+				} else if !ok || !st.SnapshotDone {
+					return cli.Exit(fmt.Sprintf("%s holds no finished cdc2s3 load: a reload goes into a pipeline that exists; start it with cdc2s3 run --dest %s", store, store), 2)
+				}
+			}
 			key, err := pipeline.PutReloadRequest(c.Context, store, tables)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "reload requested: %s (%s)\n", strings.Join(tables, ", "), key)
-			lease, err := lsnstore.ReadLease(c.Context, store)
-			if err != nil {
-				return err
-			}
-			if lease == nil || time.Now().After(lease.ExpiresAt) {
-				// Running the reload without a daemon is not built: say
-				// plainly that the request waits.
-				fmt.Fprintf(c.App.Writer, "no cdc2s3 run holds %s now: the request waits until one starts (cdc2s3 run --dest %s ...), which picks it up within seconds\n", store, store)
+			switch {
+			case idle && c.String("source") != "":
+				fmt.Fprintf(c.App.Writer, "no cdc2s3 run holds %s: running the daemon here (slot %s, publication %s) until the reloads are done\n", store, st.Slot, st.Publication)
+				return reloadHere(c, store, key, st)
+			case idle:
+				fmt.Fprintf(c.App.Writer, "no cdc2s3 run holds %s now: the request waits until one starts (cdc2s3 run --dest %s ...), which picks it up within seconds; or give --source to run it now\n", store, store)
 				return nil
 			}
 			fmt.Fprintf(c.App.Writer, "the daemon holding %s (%s, PID %d) picks it up within seconds; follow it with cdc2s3 status\n", store, lease.Host, lease.PID)
+			if c.Bool("wait") {
+				return waitReloads(c.Context, c.App.Writer, store, key, nil)
+			}
 			return nil
 		},
+	}
+}
+
+// reloadHere runs the daemon on the destination's slot and publication
+// until the reloads of request key are done, then stops it as SIGTERM
+// would.
+func reloadHere(c *cli.Context, store sink.Store, key string, st lsnstore.State) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return cli.Exit(err, 2)
+	}
+	tmp, err := openScratch(c, log)
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	cfg := pipeline.Config{Source: c.String("source"), Slot: st.Slot, Publication: st.Publication, FlushInterval: reloadFlushInterval, TempDir: tmp.Path}
+	stop, done := context.WithCancel(c.Context)
+	defer done()
+	waited := make(chan error, 1)
+	go func() { waited <- waitReloads(stop, c.App.Writer, store, key, done) }()
+	if err := pipeline.Run(c.Context, stop, cfg, store, log); err != nil {
+		return err
+	}
+	if err := <-waited; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if c.Context.Err() == nil && stop.Err() != nil {
+		fmt.Fprintln(c.App.Writer, "reloads done; the daemon stopped")
+	}
+	return nil
+}
+
+// reloadFlushInterval is how often the daemon that reload runs itself
+// seals its files: often, since it runs for the reloads' sake.
+const reloadFlushInterval = 2 * time.Second
+
+// waitReloads polls the destination until the reloads of request key are
+// done: the request picked up and none of its reloads left in the saved
+// state. It prints each reload's progress as it changes, and calls finish
+// (when not nil) once they are done.
+func waitReloads(ctx context.Context, w io.Writer, store sink.Store, key string, finish func()) error {
+	prefix := strings.TrimSuffix(path.Base(key), ".json") + "."
+	states := lsnstore.New(store)
+	last := map[string]string{}
+	for {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		pending, err := store.List(ctx, key)
+		if err != nil {
+			return err
+		}
+		st, _, err := states.Load(ctx)
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, r := range st.Reloads {
+			if !strings.HasPrefix(r.ID, prefix) {
+				continue
+			}
+			running++
+			line := fmt.Sprintf("%s.%s: %d chunks, %d rows", r.Schema, r.Table, r.Chunks, r.Rows)
+			if last[r.ID] != line {
+				last[r.ID] = line
+				fmt.Fprintln(w, "reloading "+line)
+			}
+		}
+		if len(pending) == 0 && running == 0 {
+			if finish != nil {
+				finish()
+			}
+			return nil
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cdc2s3/cdc2s3/internal/faultpoint"
 	"github.com/cdc2s3/cdc2s3/internal/oracle"
 	"github.com/cdc2s3/cdc2s3/lsnstore"
+	"github.com/cdc2s3/cdc2s3/sink/localfs"
 )
 
 // reloadSchema creates the tables of the reload tests: a keyed table with
@@ -614,4 +615,55 @@ func TestReloadDuringDDL(t *testing.T) {
 	compareTables(t, conn, out, bigTables)
 	checkNoDuplicates(t, out, bigTables)
 	compareCatalog(t, conn, out, bigTables)
+}
+
+// TestReloadWithoutDaemon reloads tables whose folders lost their LOAD
+// files while no daemon runs: cdc2s3 reload --source runs the daemon itself
+// (the destination's slot and publication), waits until the reloads are
+// done, stops it gracefully and exits 0, and the folders are exact again.
+func TestReloadWithoutDaemon(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	bigSchema(t, conn, 20_000)
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "nodaemon", "--flush-interval", "300ms")
+	waitLog(t, d, regexp.MustCompile(`msg=streaming`), 1, 2*time.Minute)
+	if _, err := conn.Exec(ctx, "UPDATE big SET v = -v WHERE id % 10 = 0"); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, "nodaemon", currentLSN(t, conn), d, time.Minute)
+	d.stop(t)
+	for _, table := range []string{"big", "kk"} {
+		loads, _ := filepath.Glob(filepath.Join(oracle.TableDir(out, "public", table), "LOAD*.parquet"))
+		for _, f := range loads {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(loads) == 0 {
+			t.Fatalf("public.%s has no LOAD file to remove", table)
+		}
+	}
+	if _, err := conn.Exec(ctx, "UPDATE big SET v = v + 1 WHERE id % 7 = 0"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runOps(t, "reload", "--source", dsn, "--dest", out, "--tables", "public.big,public.kk")
+	if code != 0 || !strings.Contains(stdout, "running the daemon here (slot nodaemon") || !strings.Contains(stdout, "reloads done") {
+		t.Fatalf("cdc2s3 reload --source with no daemon: exit %d\n%s%s", code, stdout, tail(stderr, 20))
+	}
+	if rec, err := lsnstore.ReadLease(ctx, mustLocal(t, out)); err != nil || rec != nil {
+		t.Errorf("after the reload the destination's lease is %+v (%v), want released", rec, err)
+	}
+	compareTables(t, conn, out, bigTables)
+	checkNoDuplicates(t, out, bigTables)
+}
+
+// mustLocal opens a local destination directory as a store.
+func mustLocal(t *testing.T, dir string) *localfs.Store {
+	t.Helper()
+	s, err := localfs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
