@@ -77,6 +77,9 @@ type Config struct {
 	// reload reads (0: no cap), so it cannot starve the stream.
 	ReloadChunkSize int64
 	ReloadRate      int64
+	// ReloadWorkers is how many tables are reloaded at a time (0: 1), each
+	// on connections of its own with at most two chunks in memory.
+	ReloadWorkers int
 	// InitialLoad is how the first start loads the tables: InitialLoadSnapshot
 	// (the default: every table in the new slot's exported snapshot, held
 	// until the last is copied) or InitialLoadChunks (only the tables
@@ -155,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReloadChunkSize < 0 {
 		return fmt.Errorf("invalid --reload-chunk-size %d: must be positive", c.ReloadChunkSize)
+	}
+	if c.ReloadWorkers < 0 {
+		return fmt.Errorf("invalid --reload-workers %d: use 1 or more", c.ReloadWorkers)
 	}
 	if c.ReloadRate < 0 {
 		return fmt.Errorf("invalid --reload-rate %d: use 0 for no limit or a positive number of bytes per second", c.ReloadRate)

@@ -71,6 +71,8 @@ const (
 	// DefaultReloadChunkSize is the size a keyed reload's chunk aims at,
 	// in bytes of values read.
 	DefaultReloadChunkSize = 16 << 20
+	// DefaultReloadWorkers is how many tables are reloaded at a time.
+	DefaultReloadWorkers = 2
 	// reloadPoll is how often the destination is checked for requests.
 	reloadPoll = 2 * time.Second
 	// reloadFirstChunkRows is the first chunk's row limit, before the
@@ -83,8 +85,8 @@ const (
 	treeCheckInterval = 10 * time.Second
 )
 
-// reloadEngine runs the reloads of one stream session, one table at a
-// time.
+// reloadEngine runs the reloads of one stream session, up to
+// Config.ReloadWorkers tables at a time.
 type reloadEngine struct {
 	cfg    Config
 	store  sink.Store
@@ -93,10 +95,11 @@ type reloadEngine struct {
 	shared *reloadShared
 	runID  string // this session's run
 	// todo holds the reloads to do, in order; the saved state's first.
-	todo  []lsnstore.Reload
-	conn  *pgx.Conn // watermarks and catalog
-	read  *pgx.Conn // chunk reads
-	slots int       // temporary slots created, for their names
+	todo    []lsnstore.Reload
+	conn    *pgx.Conn // watermarks and catalog
+	read    *pgx.Conn // chunk reads
+	workerN int       // a worker's number in this run (0: the engine itself)
+	slots   int       // temporary slots created, for their names
 	// inflight is the chunk handed last, until the writer has written it.
 	inflight *reloadChunk
 	// known are the published tables the destination has a history of
@@ -112,13 +115,24 @@ func newReloadEngine(cfg Config, store sink.Store, h *handoff, shared *reloadSha
 		known: map[string]bool{}, trees: map[string]string{}}
 }
 
-// run does the reloads until stop or ctx is done. A failure of one reload
+// run does the reloads until stop or ctx is done, up to
+// Config.ReloadWorkers tables at a time, each in a worker of its own (a
+// copy of the engine with its own connections). A failure of one reload
 // is logged and the reload tried again later: a reload never stops the
 // stream.
 func (e *reloadEngine) run(ctx, stop context.Context) error {
 	ctx, cancel := mergeDone(ctx, stop)
 	defer cancel()
 	defer e.close()
+	type result struct {
+		r   lsnstore.Reload
+		err error
+	}
+	results := make(chan result)
+	running := map[string]bool{}
+	retryAt := map[string]time.Time{}
+	workers := max(e.cfg.ReloadWorkers, 1)
+	next := 0
 	for ctx.Err() == nil {
 		if err := e.watch(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("checking the published tables for reloads due", logkey.Error, err)
@@ -126,24 +140,56 @@ func (e *reloadEngine) run(ctx, stop context.Context) error {
 		if err := e.pickUp(ctx); err != nil && ctx.Err() == nil {
 			e.log.Warn("reload requests", logkey.Error, err)
 		}
-		if len(e.todo) == 0 {
-			sleep(ctx, reloadPoll)
-			continue
-		}
-		r := e.todo[0]
-		if err := e.reload(ctx, &r); err != nil {
-			if ctx.Err() != nil {
+		for _, r := range e.todo {
+			if len(running) >= workers {
 				break
 			}
-			e.todo[0] = r // the retry goes on from the chunks handed
-			e.log.Error("reload failed; trying again", logkey.Table, r.Schema+"."+r.Table, logkey.Reload, r.ID, logkey.Error, err, logkey.Delay, reloadRetryDelay)
-			e.close()
-			sleep(ctx, reloadRetryDelay)
-			continue
+			if running[r.ID] || time.Now().Before(retryAt[r.ID]) {
+				continue
+			}
+			running[r.ID] = true
+			next++
+			w := e.worker(next)
+			go func(r lsnstore.Reload) {
+				err := w.reload(ctx, &r)
+				w.close()
+				results <- result{r, err}
+			}(r)
 		}
-		e.todo = e.todo[1:]
+		select {
+		case res := <-results:
+			delete(running, res.r.ID)
+			i := slices.IndexFunc(e.todo, func(o lsnstore.Reload) bool { return o.ID == res.r.ID })
+			switch {
+			case i < 0:
+			case res.err == nil:
+				e.todo = slices.Delete(e.todo, i, i+1)
+			case ctx.Err() == nil:
+				e.todo[i] = res.r // the retry goes on from the chunks handed
+				retryAt[res.r.ID] = time.Now().Add(reloadRetryDelay)
+				e.log.Error("reload failed; trying again", logkey.Table, res.r.Schema+"."+res.r.Table, logkey.Reload, res.r.ID,
+					logkey.Error, res.err, logkey.Delay, reloadRetryDelay)
+			}
+		case <-time.After(reloadPoll):
+		case <-ctx.Done():
+		}
+	}
+	for len(running) > 0 {
+		res := <-results
+		delete(running, res.r.ID)
 	}
 	return nil
+}
+
+// worker returns a copy of the engine for one reload: the same run and
+// shared state, its own connections, chunk in flight and temporary slot
+// names (n numbers the workers of this run).
+func (e *reloadEngine) worker(n int) *reloadEngine {
+	w := &reloadEngine{cfg: e.cfg, store: e.store, log: e.log, h: e.h, shared: e.shared, runID: e.runID, workerN: n}
+	if workers := max(e.cfg.ReloadWorkers, 1); w.cfg.ReloadRate > 0 {
+		w.cfg.ReloadRate = max(w.cfg.ReloadRate/int64(workers), 1) // the cap is for all of them
+	}
+	return w
 }
 
 func (e *reloadEngine) close() {
@@ -689,7 +735,7 @@ func (e *reloadEngine) inSnapshot(ctx context.Context, fn func(consistent pglogr
 	}
 	defer repl.Close(context.WithoutCancel(ctx))
 	e.slots++
-	slot, err := source.CreateTempSlot(ctx, repl, fmt.Sprintf("cdc2s3_reload_%s_%d", e.runID, e.slots))
+	slot, err := source.CreateTempSlot(ctx, repl, fmt.Sprintf("cdc2s3_reload_%s_%d_%d", e.runID, e.workerN, e.slots))
 	if err != nil {
 		return err
 	}

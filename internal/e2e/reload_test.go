@@ -377,6 +377,13 @@ func TestReloadReaderSees(t *testing.T) {
 	waitConfirmed(t, conn, "reloadpoll", currentLSN(t, conn), d, 2*time.Minute)
 	d.stop(t)
 	t.Logf("%d polls during the reloads, %d update transactions", polls, txns)
+	// Two workers (the default): the keyless table's read began (its cut)
+	// while the keyed one was still being reloaded.
+	kkCut := regexp.MustCompile(`reload started" table=public.kk reload=\S+ lsn=0/[1-9A-F]`).FindStringIndex(d.out.String())
+	bigDone := regexp.MustCompile(`reload complete.*table=public.big`).FindStringIndex(d.out.String())
+	if kkCut == nil || bigDone == nil || kkCut[0] > bigDone[0] {
+		t.Errorf("the two tables were not reloaded at the same time (kk's cut at %v, big complete at %v)", kkCut, bigDone)
+	}
 	if polls < 3 {
 		t.Errorf("only %d polls during the reloads: too short to tell", polls)
 	}
