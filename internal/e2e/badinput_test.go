@@ -157,6 +157,8 @@ func TestBadInput(t *testing.T) {
 		badCase{name: "reload/missing bucket", want: []string{"no-such-bucket", "create it"}, args: []string{"reload", "--dest", "s3://no-such-bucket/x", "--tables", "public.items"}},
 		badCase{name: "run/initial-load", want: []string{"--initial-load", "snapshot", "chunks"}, srv: pg, db: db, slot: "bi_initial_load", pub: "bi_initial_load",
 			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_initial_load", "--publication", "bi_initial_load", "--initial-load", "chunked"}},
+		badCase{name: "run/reload-workers", want: []string{"--reload-workers", "1 or more"}, srv: pg, db: db, slot: "bi_reload_workers", pub: "bi_reload_workers",
+			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_reload_workers", "--publication", "bi_reload_workers", "--reload-workers", "-1"}},
 		badCase{name: "run/reload-rate", want: []string{"--reload-rate", "0 for no cap"}, srv: pg, db: db, slot: "bi_reload_rate", pub: "bi_reload_rate",
 			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_reload_rate", "--publication", "bi_reload_rate", "--reload-rate", "fast"}},
 	)
