@@ -54,8 +54,12 @@ type State struct {
 	AckLimit pglogrepl.LSN `json:"ack_limit_lsn,omitempty"`
 	// Reloads are the reloads begun and not yet finished, as far as the
 	// checkpoint covers them (docs/reload.md).
-	Reloads   []Reload  `json:"reloads,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Reloads []Reload `json:"reloads,omitempty"`
+	// DatePartition is the layout of the date folders new change files
+	// go to (run --date-partition); nil: the table folder's top. Files
+	// written under an earlier setting stay where they are.
+	DatePartition *sink.DatePartition `json:"date_partition,omitempty"`
+	UpdatedAt     time.Time           `json:"updated_at"`
 }
 
 // Reload is the progress of one table's reload, saved with the checkpoint
@@ -95,6 +99,11 @@ func New(s sink.Store) *Store { return &Store{s: s} }
 func (l *Store) Load(ctx context.Context) (State, bool, error) {
 	var st State
 	ok, err := l.getJSON(ctx, StateKey, &st)
+	if err == nil && st.DatePartition != nil {
+		if err = st.DatePartition.Ready(); err != nil {
+			err = fmt.Errorf("%s: %w", StateKey, err)
+		}
+	}
 	return st, ok, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdc2s3/cdc2s3/sink"
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
 
@@ -70,8 +71,11 @@ type Config struct {
 	// bytes on disk for the full load (0: the snapshot package's default).
 	SnapshotChunkSize int64
 	MaxFileSize       int64
-	TempDir           string
-	ArraysAsText      bool
+	// DatePartition puts change files in date folders by commit time
+	// (nil: at the table folder's top).
+	DatePartition *sink.DatePartition
+	TempDir       string
+	ArraysAsText  bool
 	// ReloadChunkSize is the bytes of values a reload's chunk aims at (0:
 	// DefaultReloadChunkSize); ReloadRate caps the bytes per second a
 	// reload reads (0: no cap), so it cannot starve the stream.

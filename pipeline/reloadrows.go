@@ -481,7 +481,11 @@ func (w *writer) writeMarker(ctx context.Context, r *reloadRun, pos sink.Pos, at
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("%s: reload marker: %w", t.label, err)
 	}
-	w.sealed = append(w.sealed, sealedFile{key: sink.CDCKey(t.schema, t.name, pos, pos), path: f.Name(), rows: 1, table: t.label})
+	var folder string
+	if dp := w.cfg.DatePartition; dp != nil {
+		folder, _, _ = dp.Folder(at.UnixMicro())
+	}
+	w.sealed = append(w.sealed, sealedFile{key: sink.CDCKeyIn(t.schema, t.name, folder, pos, pos), path: f.Name(), rows: 1, table: t.label})
 	t.done = pos
 	w.pendingBytes += 64
 	t.changeCounters[strings.IndexByte(countedOps, opMarker)].Inc()

@@ -84,6 +84,14 @@ func open(ctx context.Context, cfg Config, store sink.Store, states *lsnstore.St
 	if err != nil {
 		return fail(err)
 	}
+	if !st.DatePartition.Same(cfg.DatePartition) {
+		// Readers of the destination (cdc2s3 catalog) learn the layout
+		// of the change files from the state.
+		st.DatePartition = cfg.DatePartition
+		if err := states.Save(ctx, st); err != nil {
+			return fail(err)
+		}
+	}
 	s.state = st
 	return s, nil
 }

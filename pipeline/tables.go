@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
@@ -51,6 +52,11 @@ type openFile struct {
 	// restart rule (the highest last position of a folder) holds: rows of
 	// the other kind seal the file first.
 	reload bool
+	// folder is the date folder of the file's rows (--date-partition; ""
+	// without), for commit times in [from, until): a row outside the span
+	// seals the file first.
+	folder      string
+	from, until int64
 }
 
 // writeRow appends a change to its table's open file.
@@ -66,7 +72,7 @@ func (w *writer) writeReloadRow(t *table, pos sink.Pos, ts int64, op byte, cut p
 
 func (w *writer) write(t *table, m pqfile.Meta, vals [][]byte) error {
 	reload := m.Reload != 0
-	if t.open != nil && t.open.reload != reload {
+	if o := t.open; o != nil && (o.reload != reload || m.CommitTime < o.from || m.CommitTime >= o.until) {
 		if err := w.seal(t); err != nil {
 			return err
 		}
@@ -77,13 +83,16 @@ func (w *writer) write(t *table, m pqfile.Meta, vals [][]byte) error {
 		if err != nil {
 			return fmt.Errorf("temp file: %w", err)
 		}
-		w, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: w.cfg.Compression, Reload: reload})
+		pw, err := pqfile.NewWriter(f, t.cols, pqfile.Options{Compression: w.cfg.Compression, Reload: reload})
 		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
 			return err
 		}
-		t.open = &openFile{f: f, w: w, first: pos, reload: reload}
+		t.open = &openFile{f: f, w: pw, first: pos, reload: reload, from: math.MinInt64, until: math.MaxInt64}
+		if dp := w.cfg.DatePartition; dp != nil {
+			t.open.folder, t.open.from, t.open.until = dp.Folder(m.CommitTime)
+		}
 	}
 	before := t.open.w.Stats().Bytes
 	if err := t.open.w.Write(m, vals); err != nil {
@@ -305,7 +314,7 @@ func (w *writer) seal(t *table) error {
 		w.cfg.Metrics.flattened.WithLabelValues(t.label, col).Add(float64(n))
 	}
 	w.sealed = append(w.sealed, sealedFile{
-		key: sink.CDCKey(t.schema, t.name, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,
+		key: sink.CDCKeyIn(t.schema, t.name, o.folder, o.first, o.last), path: o.f.Name(), rows: st.Rows, table: t.label,
 	})
 	if t.done.Less(o.last) {
 		t.done = o.last

@@ -102,6 +102,10 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.IntFlag{Name: "reload-workers", Value: pipeline.DefaultReloadWorkers, Usage: "tables reloaded at a time (also those of --initial-load chunks), each on two connections of its own and a temporary slot per chunk", EnvVars: env("RELOAD_WORKERS")},
 			&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
 			&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
+			&cli.BoolFlag{Name: "date-partition", Usage: "put change files in date folders inside each table folder by commit date (DMS's DatePartitionEnabled; LOAD files stay at the top); readers read table folders recursively", EnvVars: env("DATE_PARTITION")},
+			&cli.StringFlag{Name: "date-partition-sequence", Value: sink.DefaultDateSequence, Usage: "with --date-partition: the date folders' parts, YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY (DMS's DatePartitionSequence)", EnvVars: env("DATE_PARTITION_SEQUENCE")},
+			&cli.StringFlag{Name: "date-partition-delimiter", Value: sink.DefaultDateDelimiter, Usage: "with --date-partition: between the parts, SLASH, UNDERSCORE, DASH or NONE (DMS's DatePartitionDelimiter)", EnvVars: env("DATE_PARTITION_DELIMITER")},
+			&cli.StringFlag{Name: "date-partition-timezone", Value: sink.DefaultDateTimeZone, Usage: "with --date-partition: the time zone the commit date is taken in, UTC or an IANA name such as Asia/Seoul (DMS's DatePartitionTimezone)", EnvVars: env("DATE_PARTITION_TIMEZONE")},
 			&cli.StringFlag{Name: "glue-database", Usage: "keep the change tables and Athena views of every table in this Glue Data Catalog database, updated when a schema changes (an s3:// --dest; docs/analysts.md)", EnvVars: env("GLUE_DATABASE")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
 		}, destFlags()...),
@@ -197,7 +201,14 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 			return pipeline.Config{}, fmt.Errorf("invalid --reload-rate: %w (or 0 for no cap)", err)
 		}
 	}
+	var datePart *sink.DatePartition
+	if c.Bool("date-partition") {
+		if datePart, err = sink.ParseDatePartition(c.String("date-partition-sequence"), c.String("date-partition-delimiter"), c.String("date-partition-timezone")); err != nil {
+			return pipeline.Config{}, fmt.Errorf("invalid --date-partition-*: %w", err)
+		}
+	}
 	return pipeline.Config{
+		DatePartition:        datePart,
 		ReloadChunkSize:      reloadChunk,
 		ReloadRate:           reloadRate,
 		ReloadOnSlotReplaced: c.Bool("reload-on-slot-replaced"),
@@ -298,7 +309,8 @@ func reloadHere(c *cli.Context, store sink.Store, key string, st lsnstore.State)
 		return err
 	}
 	defer tmp.Close()
-	cfg := pipeline.Config{Source: c.String("source"), Slot: st.Slot, Publication: st.Publication, FlushInterval: reloadFlushInterval, TempDir: tmp.Path}
+	cfg := pipeline.Config{Source: c.String("source"), Slot: st.Slot, Publication: st.Publication, FlushInterval: reloadFlushInterval, TempDir: tmp.Path,
+		DatePartition: st.DatePartition}
 	stop, done := context.WithCancel(c.Context)
 	defer done()
 	waited := make(chan error, 1)

@@ -220,14 +220,14 @@ func collect(ctx context.Context, store sink.Store, tables []string) ([]*tableSu
 		if strings.HasPrefix(o.Key, sink.StatePrefix) {
 			continue
 		}
-		parts := strings.Split(o.Key, "/")
-		if len(parts) != 3 {
+		dir, ok := sink.TableOfKey(o.Key)
+		if !ok {
 			stray++
 			continue
 		}
-		dir := parts[0] + "/" + parts[1] + "/"
 		s := byDir[dir]
 		if s == nil {
+			parts := strings.Split(dir, "/")
 			s = &tableSummary{Dir: dir, Name: unescapeName(parts[0]) + "." + unescapeName(parts[1])}
 			byDir[dir] = s
 		}

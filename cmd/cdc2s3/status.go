@@ -232,16 +232,13 @@ func tableStatuses(objs []sink.ObjectInfo) []tableStatus {
 	}
 	byDir := map[string]*folder{}
 	for _, o := range objs {
-		if strings.HasPrefix(o.Key, sink.StatePrefix) {
+		dir, ok := sink.TableOfKey(o.Key)
+		if !ok {
 			continue
 		}
-		parts := strings.Split(o.Key, "/")
-		if len(parts) != 3 {
-			continue
-		}
-		dir := parts[0] + "/" + parts[1] + "/"
 		f := byDir[dir]
 		if f == nil {
+			parts := strings.Split(dir, "/")
 			f = &folder{tableStatus: tableStatus{Table: folderName(parts[0]) + "." + folderName(parts[1])}}
 			byDir[dir] = f
 		}

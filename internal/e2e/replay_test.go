@@ -72,56 +72,65 @@ type cdcRow struct {
 	op  string
 	lsn pglogrepl.LSN
 	seq int64
+	ts  int64 // _cdc_commit_ts, microseconds since the epoch
 }
 
-// cdcRows reads Op, _cdc_lsn and _cdc_seq of every CDC file in dir with
-// arrow-go's column readers (none of them is ever NULL).
+// cdcRows reads Op, _cdc_commit_ts, _cdc_lsn and _cdc_seq of every CDC
+// file in dir with arrow-go's column readers (none of them is ever NULL).
 func cdcRows(t *testing.T, dir string) []cdcRow {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "CDC-*.parquet"))
 	var out []cdcRow
 	for _, f := range files {
-		pf, err := file.OpenParquetFile(f, false)
+		out = append(out, fileRows(t, f)...)
+	}
+	return out
+}
+
+// fileRows reads Op, _cdc_commit_ts, _cdc_lsn and _cdc_seq of one file.
+func fileRows(t *testing.T, f string) []cdcRow {
+	t.Helper()
+	pf, err := file.OpenParquetFile(f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	sc := pf.MetaData().Schema
+	idx := func(name string) int {
+		i := sc.ColumnIndexByName(name)
+		if i < 0 {
+			t.Fatalf("%s has no column %s", f, name)
+		}
+		return i
+	}
+	var out []cdcRow
+	for g := 0; g < pf.NumRowGroups(); g++ {
+		rg := pf.RowGroup(g)
+		n := rg.NumRows()
+		def := make([]int16, n)
+		opR, err := rg.Column(idx("Op"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := pf.MetaData().Schema
-		idx := func(name string) int {
-			i := sc.ColumnIndexByName(name)
-			if i < 0 {
-				t.Fatalf("%s has no column %s", f, name)
-			}
-			return i
+		ops := make([]parquet.ByteArray, n)
+		if _, _, err := opR.(*file.ByteArrayColumnChunkReader).ReadBatch(n, ops, def, nil); err != nil {
+			t.Fatal(err)
 		}
-		for g := 0; g < pf.NumRowGroups(); g++ {
-			rg := pf.RowGroup(g)
-			n := rg.NumRows()
-			def := make([]int16, n)
-			opR, err := rg.Column(idx("Op"))
+		ints := func(name string) []int64 {
+			r, err := rg.Column(idx(name))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ops := make([]parquet.ByteArray, n)
-			if _, _, err := opR.(*file.ByteArrayColumnChunkReader).ReadBatch(n, ops, def, nil); err != nil {
+			v := make([]int64, n)
+			if _, _, err := r.(*file.Int64ColumnChunkReader).ReadBatch(n, v, def, nil); err != nil {
 				t.Fatal(err)
 			}
-			ints := func(name string) []int64 {
-				r, err := rg.Column(idx(name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				v := make([]int64, n)
-				if _, _, err := r.(*file.Int64ColumnChunkReader).ReadBatch(n, v, def, nil); err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-			lsns, seqs := ints("_cdc_lsn"), ints("_cdc_seq")
-			for i := range ops {
-				out = append(out, cdcRow{op: string(ops[i]), lsn: pglogrepl.LSN(lsns[i]), seq: seqs[i]})
-			}
+			return v
 		}
-		pf.Close()
+		lsns, seqs, tss := ints("_cdc_lsn"), ints("_cdc_seq"), ints("_cdc_commit_ts")
+		for i := range ops {
+			out = append(out, cdcRow{op: string(ops[i]), lsn: pglogrepl.LSN(lsns[i]), seq: seqs[i], ts: tss[i]})
+		}
 	}
 	return out
 }
