@@ -18,6 +18,10 @@ func Athena(db, base string, tables []Table) string {
 	for _, t := range tables {
 		fmt.Fprintf(&b, "\n-- %s.%s\n%s;\n\nCREATE OR REPLACE VIEW \"%s\".\"%s\" AS\n%s;\n", t.Schema, t.Name,
 			externalTable(db, t, base, "CREATE EXTERNAL TABLE", "STORED AS PARQUET"), db, LakeName(t), AthenaView(db, t))
+		if t.Dated != nil {
+			fmt.Fprintf(&b, "\n-- %s.%s: its change files by commit date (WHERE %s = '...' reads only those folders)\n%s;\n",
+				t.Schema, t.Name, DatedColumn, athenaDated(db, base, t))
+		}
 	}
 	return b.String()
 }

@@ -53,7 +53,11 @@ func SyncGlue(ctx context.Context, api GlueAPI, db, base string, tables []Table)
 	}
 	for _, t := range tables {
 		change, view := GlueTables(db, base, t)
-		for _, in := range []types.TableInput{change, view} {
+		ins := []types.TableInput{change, view}
+		if t.Dated != nil {
+			ins = append(ins, glueDated(base, t, change))
+		}
+		for _, in := range ins {
 			did, err := putTable(ctx, api, db, in)
 			if err != nil {
 				return n, err
@@ -99,11 +103,21 @@ func sameTable(t *types.Table, in types.TableInput) bool {
 		aws.ToString(t.ViewOriginalText) != aws.ToString(in.ViewOriginalText) {
 		return false
 	}
-	sd := in.StorageDescriptor
-	return aws.ToString(t.StorageDescriptor.Location) == aws.ToString(sd.Location) &&
-		slices.EqualFunc(t.StorageDescriptor.Columns, sd.Columns, func(a, b types.Column) bool {
+	sameColumns := func(a, b []types.Column) bool {
+		return slices.EqualFunc(a, b, func(a, b types.Column) bool {
 			return aws.ToString(a.Name) == aws.ToString(b.Name) && aws.ToString(a.Type) == aws.ToString(b.Type)
 		})
+	}
+	for k, v := range in.Parameters {
+		// The partition projection; other parameters may be Glue's or
+		// Athena's own.
+		if (strings.HasPrefix(k, "projection.") || k == "storage.location.template") && t.Parameters[k] != v {
+			return false
+		}
+	}
+	sd := in.StorageDescriptor
+	return aws.ToString(t.StorageDescriptor.Location) == aws.ToString(sd.Location) &&
+		sameColumns(t.StorageDescriptor.Columns, sd.Columns) && sameColumns(t.PartitionKeys, in.PartitionKeys)
 }
 
 // GlueTables returns t's change table (an external Parquet table over its
@@ -134,7 +148,7 @@ func GlueTables(db, base string, t Table) (change, view types.TableInput) {
 		Parameters: merged(owner, map[string]string{"classification": "parquet", "EXTERNAL": "TRUE"}),
 		StorageDescriptor: &types.StorageDescriptor{
 			Columns:      cols,
-			Location:     aws.String(strings.TrimSuffix(base, "/") + "/" + t.Dir),
+			Location:     aws.String(tableLocation(base, t)),
 			InputFormat:  aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
 			OutputFormat: aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
 			SerdeInfo: &types.SerDeInfo{

@@ -28,6 +28,11 @@ type Table struct {
 	Key []string
 	// Empty: the folder holds no file yet.
 	Empty bool
+	// Dated is the layout of the destination's date folders (run
+	// --date-partition), nil without; DatedFrom is the table's earliest
+	// date folder ("" when none yet).
+	Dated     *sink.DatePartition
+	DatedFrom string
 }
 
 // Column is one current column of a table.
@@ -48,7 +53,12 @@ func (c Column) Added() bool { return c.AddedLSN != 0 || c.AddedSeq != 0 }
 // tables named schema.table in only) and returns the tables' plans, in
 // schema and name order.
 func Plan(ctx context.Context, store sink.Store, only []string) ([]Table, error) {
-	hs, err := lsnstore.New(store).Histories(ctx)
+	states := lsnstore.New(store)
+	st, _, err := states.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := states.Histories(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +84,13 @@ func Plan(ctx context.Context, store sink.Store, only []string) ([]Table, error)
 			return nil, fmt.Errorf("list %s: %w", t.Dir, err)
 		}
 		t.Empty = !slices.ContainsFunc(files, func(o sink.ObjectInfo) bool { return strings.HasSuffix(o.Key, ".parquet") })
+		if t.Dated = st.DatePartition; t.Dated != nil {
+			keys := make([]string, len(files))
+			for i, o := range files {
+				keys[i] = o.Key
+			}
+			t.DatedFrom = firstFolder(t.Dated, t.Dir, keys)
+		}
 		out = append(out, t)
 	}
 	for _, name := range only {

@@ -15,7 +15,7 @@ func Spark(db, base string, tables []Table) string {
 	fmt.Fprintf(&b, "CREATE DATABASE IF NOT EXISTS `%s`;\n", db)
 	for _, t := range tables {
 		fmt.Fprintf(&b, "\n-- %s.%s\n%s;\n\nCREATE OR REPLACE VIEW `%s`.`%s` AS\n%s;\n", t.Schema, t.Name,
-			externalTable(db, t, base, "CREATE TABLE", "USING parquet"), db, LakeName(t), SparkView(db, t))
+			externalTable(db, t, base, "CREATE TABLE", "USING parquet\nOPTIONS ('recursiveFileLookup' = 'true')"), db, LakeName(t), SparkView(db, t))
 	}
 	return b.String()
 }
