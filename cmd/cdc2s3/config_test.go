@@ -98,3 +98,30 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigurationDoc checks that docs/configuration.md shows what
+// cdc2s3 config defaults prints, so the page lists every setting as it
+// ships. On a failure, paste the command's output into the page's yaml
+// block.
+func TestConfigurationDoc(t *testing.T) {
+	var out strings.Builder
+	app := newApp(t.Context())
+	app.Writer = &out
+	if err := app.Run([]string{"cdc2s3", "config", "defaults"}); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open = "```yaml\n# cdc2s3 settings"
+	i := strings.Index(string(doc), open)
+	if i < 0 {
+		t.Fatal("docs/configuration.md has no yaml block of cdc2s3 config defaults")
+	}
+	block := string(doc)[i+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	if block != out.String() {
+		t.Errorf("docs/configuration.md's settings differ from cdc2s3 config defaults: regenerate the block with\n  go run ./cmd/cdc2s3 config defaults")
+	}
+}
