@@ -84,13 +84,20 @@ type Config struct {
 	// ReloadWorkers is how many tables are reloaded at a time (0: 1), each
 	// on connections of its own with at most two chunks in memory.
 	ReloadWorkers int
-	// InitialLoad is how the first start loads the tables: InitialLoadSnapshot
-	// (the default: every table in the new slot's exported snapshot, held
-	// until the last is copied) or InitialLoadChunks (only the tables
-	// without a key in it; those with one through the reload engine's
-	// chunks once streaming, so no transaction stays open for longer than
-	// one chunk and a crash resumes from the last chunk done).
+	// InitialLoad is how the first start loads the tables:
+	// InitialLoadSnapshot (every table in the new slot's exported
+	// snapshot, held until the last is copied), InitialLoadChunks (only
+	// the tables without a key in it; those with one through the reload
+	// engine's chunks once streaming, so no transaction stays open for
+	// longer than one chunk and a crash resumes from the last chunk done)
+	// or InitialLoadAuto (the default: the largest tables with a key in
+	// chunks, until what is left for the snapshot is at most
+	// InitialLoadSnapshotMax bytes on disk).
 	InitialLoad string
+	// InitialLoadSnapshotMax bounds the table data (pg_table_size) that
+	// InitialLoadAuto copies in the exported snapshot (0:
+	// DefaultInitialLoadSnapshotMax).
+	InitialLoadSnapshotMax int64
 	// HistoriesSaved, when set, is told the tables (schema.table) whose
 	// schema history a batch changed, once the batch's checkpoint is saved
 	// (run --glue-database keeps the Glue Data Catalog in step). It must
@@ -106,7 +113,15 @@ type Config struct {
 const (
 	InitialLoadSnapshot = "snapshot"
 	InitialLoadChunks   = "chunks"
+	InitialLoadAuto     = "auto"
 )
+
+// DefaultInitialLoadSnapshotMax is how much table data on disk the first
+// load copies in the exported snapshot with InitialLoadAuto: a few minutes
+// of COPY on a server of some size, so the snapshot's transaction, which
+// holds back vacuum and pins WAL, stays short; larger tables with a key
+// load in chunks.
+const DefaultInitialLoadSnapshotMax = 32 << 30
 
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
@@ -171,11 +186,17 @@ func (c *Config) Validate() error {
 	}
 	switch c.InitialLoad {
 	case "":
-		c.InitialLoad = InitialLoadSnapshot
-	case InitialLoadSnapshot, InitialLoadChunks:
+		c.InitialLoad = InitialLoadAuto
+	case InitialLoadSnapshot, InitialLoadChunks, InitialLoadAuto:
 	default:
-		return fmt.Errorf("invalid --initial-load %q: use %s (every table in one exported snapshot) or %s (tables with a key in chunks while streaming)",
-			c.InitialLoad, InitialLoadSnapshot, InitialLoadChunks)
+		return fmt.Errorf("invalid --initial-load %q: use %s (the largest tables with a key in chunks while streaming, the rest in one exported snapshot), %s (every table in one exported snapshot) or %s (every table with a key in chunks)",
+			c.InitialLoad, InitialLoadAuto, InitialLoadSnapshot, InitialLoadChunks)
+	}
+	if c.InitialLoadSnapshotMax < 0 {
+		return fmt.Errorf("invalid --initial-load-snapshot-max %d: use a size such as 32GB", c.InitialLoadSnapshotMax)
+	}
+	if c.InitialLoadSnapshotMax == 0 {
+		c.InitialLoadSnapshotMax = DefaultInitialLoadSnapshotMax
 	}
 	for _, t := range c.Tables {
 		if strings.TrimSpace(t) == "" {

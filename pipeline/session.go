@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cdc2s3/cdc2s3/internal/logkey"
@@ -225,13 +227,8 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err != nil {
 		return st, err
 	}
-	if cfg.InitialLoad == InitialLoadChunks {
-		var later []source.Table
-		published, later = splitChunked(published)
-		if len(later) > 0 {
-			log.Info("the tables with a key load in chunks once streaming (--initial-load chunks); those without one load now",
-				logkey.Chunked, len(later), logkey.Tables, len(published))
-		}
+	if published, err = splitInitialLoad(ctx, conn, cfg, published, log); err != nil {
+		return st, err
 	}
 	resolver := source.NewResolver(conn)
 	resolver.ArraysAsText = cfg.ArraysAsText
@@ -267,20 +264,53 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	return st, nil
 }
 
-// splitChunked splits the tables of a first load in chunks into those the
-// exported snapshot loads (no key, or one the publication's column list
-// leaves out) and those the reload engine loads in chunks once streaming:
-// it finds them with no history in the destination and reloads them, each
-// table's cut its start watermark.
-func splitChunked(tables []source.Table) (snapshot, chunked []source.Table) {
-	for _, t := range tables {
-		if chunkable(t) {
-			chunked = append(chunked, t)
-		} else {
-			snapshot = append(snapshot, t)
+// splitInitialLoad returns the tables the first load copies in the
+// exported snapshot; the others (with a key that the publication's column
+// list keeps) the reload engine loads in chunks once streaming: it finds
+// them with no history in the destination and reloads them, each table's
+// cut its start watermark. InitialLoadChunks chunks every such table,
+// InitialLoadAuto the largest of them until the rest is at most
+// InitialLoadSnapshotMax bytes on disk.
+func splitInitialLoad(ctx context.Context, conn *pgx.Conn, cfg Config, tables []source.Table, log *slog.Logger) ([]source.Table, error) {
+	if cfg.InitialLoad == InitialLoadSnapshot {
+		return tables, nil
+	}
+	sizes := make([]int64, len(tables))
+	var total int64
+	if cfg.InitialLoad == InitialLoadAuto {
+		for i, t := range tables {
+			n, err := source.TableSize(ctx, conn, t)
+			if err != nil {
+				return nil, err
+			}
+			sizes[i], total = n, total+n
 		}
 	}
-	return snapshot, chunked
+	order := make([]int, len(tables))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(sizes[b], sizes[a]) })
+	chunked := make([]bool, len(tables))
+	var names []string
+	for _, i := range order {
+		if !chunkable(tables[i]) || (cfg.InitialLoad == InitialLoadAuto && total <= cfg.InitialLoadSnapshotMax) {
+			continue
+		}
+		chunked[i], total = true, total-sizes[i]
+		names = append(names, tables[i].Schema+"."+tables[i].Name)
+	}
+	var now []source.Table
+	for i, t := range tables {
+		if !chunked[i] {
+			now = append(now, t)
+		}
+	}
+	if len(names) > 0 {
+		log.Info("these tables with a key load in chunks once streaming; the others load now in the snapshot",
+			logkey.InitialLoad, cfg.InitialLoad, logkey.ChunkedTables, names, logkey.Tables, len(now), logkey.BytesOnDisk, total)
+	}
+	return now, nil
 }
 
 // checkNames fails when a table of the publication cannot have a folder

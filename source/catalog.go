@@ -395,3 +395,16 @@ func PublishedRelations(ctx context.Context, conn *pgx.Conn, publication string)
 	}
 	return tables, nil
 }
+
+// TableSize returns the bytes a table takes on disk, heap and TOAST
+// (pg_table_size), summed over the leaves of a partitioned root.
+func TableSize(ctx context.Context, conn *pgx.Conn, t Table) (int64, error) {
+	var n int64
+	err := conn.QueryRow(ctx, `
+		SELECT CASE WHEN $2 THEN (SELECT coalesce(sum(pg_table_size(relid)), 0) FROM pg_partition_tree($1::oid) WHERE isleaf)
+		            ELSE pg_table_size($1::oid) END::int8`, t.OID, t.Partitioned).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("size of %s.%s: %w", t.Schema, t.Name, err)
+	}
+	return n, nil
+}

@@ -35,6 +35,47 @@ func TestCatalog(t *testing.T) {
 	}
 	t.Run("Resolve", func(t *testing.T) { testResolve(ctx, t, conn) })
 	t.Run("MissingValue", func(t *testing.T) { testMissingValue(ctx, t, conn) })
+	t.Run("TableSize", func(t *testing.T) { testTableSize(ctx, t, conn) })
+}
+
+// testTableSize checks TableSize of a plain table, a partitioned root (the
+// sum of its leaves, a sub-partitioned one among them) and an inheritance
+// parent (its own rows only, as the load reads it with ONLY).
+func testTableSize(ctx context.Context, t *testing.T, conn *pgx.Conn) {
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE sz_plain (id int PRIMARY KEY, v text);
+		INSERT INTO sz_plain SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g;
+		CREATE TABLE sz_root (id int, v text) PARTITION BY RANGE (id);
+		CREATE TABLE sz_p1 PARTITION OF sz_root FOR VALUES FROM (0) TO (1000);
+		CREATE TABLE sz_p2 PARTITION OF sz_root FOR VALUES FROM (1000) TO (3000) PARTITION BY RANGE (id);
+		CREATE TABLE sz_p21 PARTITION OF sz_p2 FOR VALUES FROM (1000) TO (3000);
+		INSERT INTO sz_root SELECT g, repeat('x', 100) FROM generate_series(1, 2999) g;
+		CREATE TABLE sz_parent (id int, v text);
+		CREATE TABLE sz_child () INHERITS (sz_parent);
+		INSERT INTO sz_child SELECT g, repeat('x', 100) FROM generate_series(1, 2000) g;`); err != nil {
+		t.Fatal(err)
+	}
+	size := func(name string, partitioned bool) int64 {
+		t.Helper()
+		n, err := TableSize(ctx, conn, Table{OID: tableOID(ctx, t, conn, name), Schema: "public", Name: name, Partitioned: partitioned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var want int64
+	if err := conn.QueryRow(ctx, `SELECT pg_table_size('sz_p1') + pg_table_size('sz_p21')`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if got := size("sz_plain", false); got < 2000*100 {
+		t.Errorf("plain table: %d bytes, want at least the 200 kB of its values", got)
+	}
+	if got := size("sz_root", true); got != want || want == 0 {
+		t.Errorf("partitioned root: %d bytes, want its leaves' %d", got, want)
+	}
+	if got := size("sz_parent", false); got > 16<<10 {
+		t.Errorf("inheritance parent without rows of its own: %d bytes, want its own few pages, not its child's", got)
+	}
 }
 
 // testResolve checks the ColumnType of each column of a table, shown as

@@ -97,7 +97,8 @@ func runCommand(stop context.Context) *cli.Command {
 			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
 			&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
 			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
-			&cli.StringFlag{Name: "initial-load", Value: pipeline.InitialLoadSnapshot, Usage: "how the first start loads the tables: snapshot (all in the new slot's exported snapshot, one transaction held until the last is copied) or chunks (tables with a key in short chunks while streaming, resumable after a crash; tables without one still in the snapshot); docs/reload.md", EnvVars: env("INITIAL_LOAD")},
+			&cli.StringFlag{Name: "initial-load", Value: pipeline.InitialLoadAuto, Usage: "how the first start loads the tables: auto (the largest tables with a key in short chunks while streaming, until what is left for the new slot's exported snapshot is at most --initial-load-snapshot-max), snapshot (all in the exported snapshot, one transaction held until the last is copied) or chunks (every table with a key in chunks, resumable after a crash; tables without one still in the snapshot); docs/reload.md", EnvVars: env("INITIAL_LOAD")},
+			&cli.StringFlag{Name: "initial-load-snapshot-max", Value: "32GB", Usage: "with --initial-load auto: at most this much table data on disk (pg_table_size) is copied in the exported snapshot; larger tables with a key load in chunks", EnvVars: env("INITIAL_LOAD_SNAPSHOT_MAX")},
 			&cli.StringFlag{Name: "reload-chunk-size", Value: "16MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
 			&cli.IntFlag{Name: "reload-workers", Value: pipeline.DefaultReloadWorkers, Usage: "tables reloaded at a time (also those of --initial-load chunks), each on two connections of its own and a temporary slot per chunk", EnvVars: env("RELOAD_WORKERS")},
 			&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
@@ -201,6 +202,10 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 			return pipeline.Config{}, fmt.Errorf("invalid --reload-rate: %w (or 0 for no cap)", err)
 		}
 	}
+	snapMax, err := parseSize(c.String("initial-load-snapshot-max"))
+	if err != nil {
+		return pipeline.Config{}, fmt.Errorf("invalid --initial-load-snapshot-max: %w", err)
+	}
 	var datePart *sink.DatePartition
 	if c.Bool("date-partition") {
 		if datePart, err = sink.ParseDatePartition(c.String("date-partition-sequence"), c.String("date-partition-delimiter"), c.String("date-partition-timezone")); err != nil {
@@ -208,30 +213,31 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 		}
 	}
 	return pipeline.Config{
-		DatePartition:        datePart,
-		ReloadChunkSize:      reloadChunk,
-		ReloadRate:           reloadRate,
-		ReloadOnSlotReplaced: c.Bool("reload-on-slot-replaced"),
-		InitialLoad:          c.String("initial-load"),
-		ReloadWorkers:        c.Int("reload-workers"),
-		Source:               c.String("source"),
-		Slot:                 c.String("slot"),
-		Publication:          c.String("publication"),
-		Tables:               splitList(c.String("tables")),
-		FlushInterval:        c.Duration("flush-interval"),
-		FlushSize:            flushSize,
-		StatusInterval:       c.Duration("status-interval"),
-		HeartbeatInterval:    c.Duration("heartbeat-interval"),
-		LeaseTTL:             c.Duration("lease-ttl"),
-		RefusedTimeout:       c.Duration("dest-refused-timeout"),
-		StreamLarge:          c.Bool("stream-large-transactions"),
-		ReconcilePublication: c.Bool("reconcile-publication"),
-		Compression:          c.String("compression"),
-		SnapshotWorkers:      c.Int("snapshot-workers"),
-		SnapshotChunkSize:    chunkSize,
-		MaxFileSize:          maxFile,
-		TempDir:              c.String("temp-dir"),
-		ArraysAsText:         c.Bool("arrays-as-text"),
+		DatePartition:          datePart,
+		ReloadChunkSize:        reloadChunk,
+		ReloadRate:             reloadRate,
+		ReloadOnSlotReplaced:   c.Bool("reload-on-slot-replaced"),
+		InitialLoad:            c.String("initial-load"),
+		InitialLoadSnapshotMax: snapMax,
+		ReloadWorkers:          c.Int("reload-workers"),
+		Source:                 c.String("source"),
+		Slot:                   c.String("slot"),
+		Publication:            c.String("publication"),
+		Tables:                 splitList(c.String("tables")),
+		FlushInterval:          c.Duration("flush-interval"),
+		FlushSize:              flushSize,
+		StatusInterval:         c.Duration("status-interval"),
+		HeartbeatInterval:      c.Duration("heartbeat-interval"),
+		LeaseTTL:               c.Duration("lease-ttl"),
+		RefusedTimeout:         c.Duration("dest-refused-timeout"),
+		StreamLarge:            c.Bool("stream-large-transactions"),
+		ReconcilePublication:   c.Bool("reconcile-publication"),
+		Compression:            c.String("compression"),
+		SnapshotWorkers:        c.Int("snapshot-workers"),
+		SnapshotChunkSize:      chunkSize,
+		MaxFileSize:            maxFile,
+		TempDir:                c.String("temp-dir"),
+		ArraysAsText:           c.Bool("arrays-as-text"),
 	}, nil
 }
 

@@ -161,6 +161,8 @@ func TestBadInput(t *testing.T) {
 			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_reload_workers", "--publication", "bi_reload_workers", "--reload-workers", "-1"}},
 		badCase{name: "run/reload-rate", want: []string{"--reload-rate", "0 for no cap"}, srv: pg, db: db, slot: "bi_reload_rate", pub: "bi_reload_rate",
 			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_reload_rate", "--publication", "bi_reload_rate", "--reload-rate", "fast"}},
+		badCase{name: "run/initial-load-snapshot-max", want: []string{"--initial-load-snapshot-max"}, srv: pg, db: db, slot: "bi_snap_max", pub: "bi_snap_max",
+			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_snap_max", "--publication", "bi_snap_max", "--initial-load-snapshot-max", "lots"}},
 		badCase{name: "run/date-partition-timezone", want: []string{"--date-partition", "Mars/Olympus", "IANA name"}, srv: pg, db: db, slot: "bi_date_tz", pub: "bi_date_tz",
 			args: []string{"run", "--source", dsn, "--dest", t.TempDir(), "--slot", "bi_date_tz", "--publication", "bi_date_tz", "--date-partition", "--date-partition-timezone", "Mars/Olympus"}},
 		badCase{name: "run/date-partition-sequence", want: []string{"--date-partition", "YYYYMMDDHH"}, srv: pg, db: db, slot: "bi_date_seq", pub: "bi_date_seq",

@@ -553,6 +553,52 @@ func TestInitialLoadChunks(t *testing.T) {
 	checkNoDuplicates(t, out, bigTables)
 }
 
+// TestInitialLoadAuto runs the first load with the default --initial-load
+// auto and a small --initial-load-snapshot-max: the largest table with a
+// key loads in chunks once streaming (no LOAD file), a small keyed table
+// and the keyless one in the slot's snapshot, and every folder matches the
+// source, under updates.
+func TestInitialLoadAuto(t *testing.T) {
+	dsn, conn := newDatabase(t)
+	const n = 100_000
+	bigSchema(t, conn, n)
+	if _, err := conn.Exec(context.Background(), `
+		CREATE TABLE small (id int PRIMARY KEY, v text);
+		INSERT INTO small SELECT g, md5(g::text) FROM generate_series(1, 1000) g`); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	loaded := updateLoad(t, dsn, n, 200)
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "firstauto", "--initial-load-snapshot-max", "2MB",
+		"--flush-interval", "300ms", "--status-interval", "300ms", "--reload-chunk-size", "1MB")
+	waitLog(t, d, regexp.MustCompile(`reload complete.*table=public.big`), 1, 5*time.Minute)
+	txns := loaded()
+	waitConfirmed(t, conn, "firstauto", currentLSN(t, conn), d, 2*time.Minute)
+	d.stop(t)
+	t.Logf("%d update transactions during the load", txns)
+	if !regexp.MustCompile(`load in chunks once streaming.*initial_load=auto chunked_tables="?\[public.big\]`).MatchString(d.out.String()) {
+		t.Errorf("the daemon did not say that public.big alone loads in chunks:\n%s", tail(d.out.String(), 30))
+	}
+	loads := map[string]int{}
+	for _, name := range []string{"big", "kk", "small"} {
+		entries, err := os.ReadDir(oracle.TableDir(out, "public", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "LOAD") {
+				loads[name]++
+			}
+		}
+	}
+	if loads["big"] != 0 || loads["kk"] == 0 || loads["small"] == 0 {
+		t.Errorf("LOAD files: %v; want none of big (loaded in chunks) and some of kk and small (in the snapshot)", loads)
+	}
+	tables := append([][2]string{{"public", "small"}}, bigTables...)
+	compareTables(t, conn, out, tables)
+	checkNoDuplicates(t, out, tables)
+}
+
 // waitChunksSaved waits until the checkpoint in the local destination dir
 // records chunks done of a running reload of public.table, so a restart
 // has something to go on from.

@@ -47,6 +47,8 @@ const (
 	Count                  = "count"                   // a number of values
 	Chunks                 = "chunks"                  // a number of key-range chunks
 	Chunked                = "chunked"                 // a number of tables loaded in chunks
+	ChunkedTables          = "chunked_tables"          // the tables loaded in chunks (schema.table)
+	InitialLoad            = "initial_load"            // how the first load copies the tables (run --initial-load)
 	Chunk                  = "chunk"                   // a chunk's number in its table
 	Relation               = "relation"                // a partition or inheritance child a chunk reads
 	Relations              = "relations"               // a number of such relations
