@@ -302,7 +302,8 @@ func (e *reloadEngine) reloading(schema, table string) bool {
 }
 
 // watch begins the reloads the source's structure calls for, every
-// treeCheckInterval: of each published table the destination has no
+// treeCheckInterval and when the stream sent a known relation again (the
+// writer's relationChanged): of each published table the destination has no
 // schema history for, or one marked unloaded (it joined the pipeline after
 // the full load: added to the publication, created later, a schema of the
 // publication gaining it, a partition detached); and of each partitioned
@@ -321,7 +322,13 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 	}
 	trees := map[string]string{} // root label → its tree now, recorded with its reload
 	var record []source.Table    // roots whose tree is only recorded
-	if time.Since(e.checkedAt) >= treeCheckInterval {
+	why := whyTree
+	if e.shared.takeRelationChanged() {
+		why = whyTreeSent
+	} else if time.Since(e.checkedAt) < treeCheckInterval {
+		why = ""
+	}
+	if why != "" {
 		e.checkedAt = time.Now()
 		if err := e.connect(ctx); err != nil {
 			return err
@@ -364,7 +371,7 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 				// before the change may be wrong now, so another one
 				// follows it (the reload sees the change again once the
 				// first is done, which records the tree it began with).
-				want = append(want, due{t.Schema, t.Name, whyTree})
+				want = append(want, due{t.Schema, t.Name, why})
 			}
 			trees[label] = now
 		}
@@ -414,6 +421,9 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 const (
 	whyJoined = "the folder does not hold the table's existing rows: it joined the pipeline after the full load, or the first load left it to chunks (--initial-load chunks)"
 	whyTree   = "the partition tree changed: a partition attached, detached, dropped or truncated"
+	// whyTreeSent is whyTree found by the check that a relation the stream
+	// sent again set off, rather than by the timed one.
+	whyTreeSent = whyTree + " (seen when the stream sent the relation again)"
 )
 
 // register makes id's watermarks of this session's run count.

@@ -73,6 +73,29 @@ type reloadShared struct {
 	// joined are the tables the writer met with no schema history (they
 	// joined the pipeline after the full load), for the engine to reload.
 	joined [][2]string
+	// relationSent is set when the stream sent a relation: PostgreSQL
+	// sends one again after the catalog entry of the table whose change
+	// follows was invalidated, as truncating or attaching a partition does
+	// to it, so the engine checks the partition trees at once rather than
+	// at its next timed check.
+	relationSent bool
+}
+
+// relationChanged tells the engine that the stream sent a relation.
+func (s *reloadShared) relationChanged() {
+	s.mu.Lock()
+	s.relationSent = true
+	s.mu.Unlock()
+}
+
+// takeRelationChanged reports and forgets whether a relation was sent
+// since the last call.
+func (s *reloadShared) takeRelationChanged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sent := s.relationSent
+	s.relationSent = false
+	return sent
 }
 
 // join tells the engine that a table joined the pipeline.

@@ -215,6 +215,9 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 			return err
 		}
 		if described != nil {
+			if w.reloadShared != nil {
+				w.reloadShared.relationChanged()
+			}
 			return w.setKey(ctx, described, end)
 		}
 		for _, row := range rows {
