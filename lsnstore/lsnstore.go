@@ -82,6 +82,9 @@ type Reload struct {
 	// Rows and Chunks count what is done.
 	Rows   int64 `json:"rows"`
 	Chunks int   `json:"chunks"`
+	// Estimate is PostgreSQL's estimate of the table's rows when the
+	// reload began (0: none), for progress displays.
+	Estimate int64 `json:"rows_estimate,omitempty"`
 	// Finished is set once every chunk is done: only the marker is left.
 	Finished  bool      `json:"finished,omitempty"`
 	StartedAt time.Time `json:"started_at"`

@@ -284,8 +284,13 @@ func (e *reloadEngine) request(ctx context.Context, key string) error {
 // start. It returns the start's position.
 func (e *reloadEngine) begin(ctx context.Context, id string, t source.Table, tree string) (pglogrepl.LSN, error) {
 	r := lsnstore.Reload{ID: id, Schema: t.Schema, Table: t.Name, Keyed: len(t.Key) > 0, StartedAt: time.Now().UTC()}
+	est, err := source.EstimatedRows(ctx, e.conn, t)
+	if err != nil {
+		return 0, err
+	}
+	r.Estimate = est
 	e.register(r.ID)
-	lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: t.Schema, Table: t.Name, Keyed: r.Keyed, Tree: tree})
+	lsn, err := e.emit(ctx, watermark{ID: r.ID, Kind: markStart, Schema: t.Schema, Table: t.Name, Keyed: r.Keyed, Tree: tree, Estimate: est})
 	if err != nil {
 		return 0, err
 	}

@@ -59,8 +59,10 @@ type watermark struct {
 	// Tree is a partitioned root's partition tree (start and tree): the
 	// writer records it in the table's history with the reload, so that a
 	// change of the tree is acted on exactly once.
-	Tree string    `json:"tree,omitempty"`
-	At   time.Time `json:"at"`
+	Tree string `json:"tree,omitempty"`
+	// Estimate is the table's estimated rows (start), for progress.
+	Estimate int64     `json:"estimate,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // reloadShared is what the reload engine and the writer share: which run of
@@ -272,7 +274,7 @@ func (w *writer) watermark(ctx context.Context, body []byte, at pglogrepl.LSN) e
 	switch m.Kind {
 	case markStart:
 		if r == nil {
-			r = &reloadRun{Reload: lsnstore.Reload{ID: m.ID, Schema: m.Schema, Table: m.Table, Keyed: m.Keyed, StartedAt: m.At}}
+			r = &reloadRun{Reload: lsnstore.Reload{ID: m.ID, Schema: m.Schema, Table: m.Table, Keyed: m.Keyed, StartedAt: m.At, Estimate: m.Estimate}}
 			w.reloads[m.ID] = r
 			if m.Keyed {
 				r.Cut = at

@@ -408,3 +408,18 @@ func TableSize(ctx context.Context, conn *pgx.Conn, t Table) (int64, error) {
 	}
 	return n, nil
 }
+
+// EstimatedRows returns PostgreSQL's estimate of a table's rows
+// (pg_class.reltuples, summed over the leaves of a partitioned root), 0
+// when it has none (a table never vacuumed nor analyzed).
+func EstimatedRows(ctx context.Context, conn *pgx.Conn, t Table) (int64, error) {
+	var n int64
+	err := conn.QueryRow(ctx, `
+		SELECT CASE WHEN $2 THEN (SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)
+		                          FROM pg_partition_tree($1::oid) p JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf)
+		            ELSE (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::oid) END::int8`, t.OID, t.Partitioned).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("row estimate of %s.%s: %w", t.Schema, t.Name, err)
+	}
+	return n, nil
+}

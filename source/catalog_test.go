@@ -73,6 +73,15 @@ func testTableSize(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 	if got := size("sz_root", true); got != want || want == 0 {
 		t.Errorf("partitioned root: %d bytes, want its leaves' %d", got, want)
 	}
+	if _, err := conn.Exec(ctx, `ANALYZE sz_plain, sz_root`); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int64{"sz_plain": 2000, "sz_root": 2999} {
+		n, err := EstimatedRows(ctx, conn, Table{OID: tableOID(ctx, t, conn, name), Schema: "public", Name: name, Partitioned: name == "sz_root"})
+		if err != nil || n != want {
+			t.Errorf("EstimatedRows(%s) = %d, %v; want %d after ANALYZE", name, n, err, want)
+		}
+	}
 	if got := size("sz_parent", false); got > 16<<10 {
 		t.Errorf("inheritance parent without rows of its own: %d bytes, want its own few pages, not its child's", got)
 	}

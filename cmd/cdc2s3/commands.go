@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -295,7 +294,9 @@ func reloadCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.Writer, "the daemon holding %s (%s, PID %d) picks it up within seconds; follow it with cdc2s3 status\n", store, lease.Host, lease.PID)
 			if c.Bool("wait") {
-				return waitReloads(c.Context, c.App.Writer, store, key, nil)
+				view := newReloadView(c.App.Writer)
+				defer view.close()
+				return waitReloads(c.Context, view, store, key, nil)
 			}
 			return nil
 		},
@@ -306,7 +307,10 @@ func reloadCommand() *cli.Command {
 // until the reloads of request key are done, then stops it as SIGTERM
 // would.
 func reloadHere(c *cli.Context, store sink.Store, key string, st lsnstore.State) error {
-	log, err := newLogger(c)
+	view := newReloadView(c.App.Writer)
+	defer view.close()
+	// The daemon's log lines print above the bars on a terminal.
+	log, err := newLoggerTo(c, view.writer(os.Stderr))
 	if err != nil {
 		return cli.Exit(err, 2)
 	}
@@ -320,11 +324,15 @@ func reloadHere(c *cli.Context, store sink.Store, key string, st lsnstore.State)
 	stop, done := context.WithCancel(c.Context)
 	defer done()
 	waited := make(chan error, 1)
-	go func() { waited <- waitReloads(stop, c.App.Writer, store, key, done) }()
-	if err := pipeline.Run(c.Context, stop, cfg, store, log); err != nil {
-		return err
+	go func() { waited <- waitReloads(stop, view, store, key, done) }()
+	err = pipeline.Run(c.Context, stop, cfg, store, log)
+	if err == nil {
+		if err = <-waited; errors.Is(err, context.Canceled) {
+			err = nil
+		}
 	}
-	if err := <-waited; err != nil && !errors.Is(err, context.Canceled) {
+	view.close() // the last bars, then the line below
+	if err != nil {
 		return err
 	}
 	if c.Context.Err() == nil && stop.Err() != nil {
@@ -339,12 +347,11 @@ const reloadFlushInterval = 2 * time.Second
 
 // waitReloads polls the destination until the reloads of request key are
 // done: the request picked up and none of its reloads left in the saved
-// state. It prints each reload's progress as it changes, and calls finish
-// (when not nil) once they are done.
-func waitReloads(ctx context.Context, w io.Writer, store sink.Store, key string, finish func()) error {
+// state. It shows each reload's progress (bars on a terminal, a line per
+// change otherwise), and calls finish (when not nil) once they are done.
+func waitReloads(ctx context.Context, view reloadView, store sink.Store, key string, finish func()) error {
 	prefix := strings.TrimSuffix(path.Base(key), ".json") + "."
 	states := lsnstore.New(store)
-	last := map[string]string{}
 	for {
 		select {
 		case <-time.After(time.Second):
@@ -359,19 +366,14 @@ func waitReloads(ctx context.Context, w io.Writer, store sink.Store, key string,
 		if err != nil {
 			return err
 		}
-		running := 0
+		var running []lsnstore.Reload
 		for _, r := range st.Reloads {
-			if !strings.HasPrefix(r.ID, prefix) {
-				continue
-			}
-			running++
-			line := fmt.Sprintf("%s.%s: %d chunks, %d rows", r.Schema, r.Table, r.Chunks, r.Rows)
-			if last[r.ID] != line {
-				last[r.ID] = line
-				fmt.Fprintln(w, "reloading "+line)
+			if strings.HasPrefix(r.ID, prefix) {
+				running = append(running, r)
 			}
 		}
-		if len(pending) == 0 && running == 0 {
+		view.show(running)
+		if len(pending) == 0 && len(running) == 0 {
 			if finish != nil {
 				finish()
 			}

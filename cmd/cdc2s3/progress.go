@@ -128,6 +128,9 @@ func (d *progressDisplay) Stop() {
 // for the others, the count of the running tables not shown and the total.
 // Before Copy plans the load there is nothing to draw.
 func (d *progressDisplay) update() {
+	if d.src == nil { // a display whose owner sets the bars itself
+		return
+	}
 	tables := d.src.Tables()
 	if tables == nil {
 		return

@@ -327,7 +327,11 @@ func printStatus(out io.Writer, rep statusReport, now time.Time) {
 				d.URL, st.Slot, st.Publication, load, st.SnapshotLSN, st.SnapshotTime.UTC().Format("2006-01-02 15:04:05Z"))
 			fmt.Fprintf(out, "  checkpoint %s, updated %s\n", st.CheckpointLSN, ago(st.UpdatedAt))
 			for _, r := range st.Reloads {
-				fmt.Fprintf(out, "  reload of %s.%s running since %s: %d rows in %d chunks\n", r.Schema, r.Table, ago(r.StartedAt), r.Rows, r.Chunks)
+				fmt.Fprintf(out, "  reload of %s.%s running since %s: %d rows in %d chunks", r.Schema, r.Table, ago(r.StartedAt), r.Rows, r.Chunks)
+				if pct, ok := reloadPercent(r); ok {
+					fmt.Fprintf(out, ", about %d%% of %d", pct, r.Estimate)
+				}
+				fmt.Fprintln(out)
 			}
 			for _, k := range st.ReloadRequests {
 				fmt.Fprintf(out, "  reload request %s waiting for the daemon\n", k)
