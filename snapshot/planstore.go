@@ -41,6 +41,9 @@ func ReadPlan(ctx context.Context, store sink.Store, id string) (*Plan, error) {
 		return nil, err
 	}
 	if !ok {
+		if cur, err := currentPlan(ctx, store); err == nil && cur != "" && cur != id {
+			return nil, fmt.Errorf("%w %q in %s: the current plan is %s (a new plan removes the older ones, whose snapshots are gone); run the units of plan %s", ErrNoPlan, id, store, cur, cur)
+		}
 		return nil, fmt.Errorf("%w %q in %s: run the coordinator first (cdc2s3 snapshot --plan --plan-id %s), and the units once it has written the plan", ErrNoPlan, id, store, id)
 	}
 	if p.Format != planFormat {

@@ -192,3 +192,78 @@ func signalled(err error) bool {
 	ws, ok := exit.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
+
+// TestDistributedBadInput: a worker without a plan, with a unit the plan
+// does not have, with a plan id that is not there, and after the
+// coordinator was killed (its snapshot gone) exits non-zero with one line
+// naming the fix and no secret. Then a new coordinator (a one-off
+// snapshot into a local directory) and its units, run one after the other,
+// make the table exact.
+func TestDistributedBadInput(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (id int PRIMARY KEY, v text);
+		INSERT INTO t SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE t"); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	dest := []string{"--source", dsn, "--dest", out}
+	secrets := []string{pg.Password(), s3srv.SecretKey()}
+	bad := func(name string, wantCode int, want string, args ...string) {
+		t.Helper()
+		_, stderr, code := runOps(t, append([]string{"snapshot"}, append(args, dest...)...)...)
+		// The error is the one line "cdc2s3: ..." (log lines may come
+		// before it).
+		var msgs []string
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.HasPrefix(l, "cdc2s3: ") {
+				msgs = append(msgs, l)
+			}
+		}
+		switch {
+		case code != wantCode:
+			t.Errorf("%s: exit %d, want %d\n%s", name, code, wantCode, stderr)
+		case len(msgs) != 1 || !strings.Contains(msgs[0], want):
+			t.Errorf("%s: want one line with %q, got:\n%s", name, want, stderr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(stderr, s) {
+				t.Errorf("%s: a secret in the message:\n%s", name, stderr)
+			}
+		}
+	}
+	bad("no plan", 2, "run the coordinator first (cdc2s3 snapshot --plan)", "--unit", "1")
+	bad("unit 0", 2, "units are numbered from 1", "--unit", "0")
+	bad("two roles", 2, "give one", "--unit", "1", "--plan")
+	coord := start(t, append([]string{"snapshot", "--plan", "--plan-id", "bad-1", "--snapshot-chunk-size", "128kB"}, dest...)...)
+	units := waitUnits(t, coord, dest)
+	bad("out of range", 2, "has units 1 to "+strconv.Itoa(len(units)), "--unit", strconv.Itoa(len(units)+1))
+	bad("unknown plan", 2, `no distributed load plan "nope"`, "--unit", "1", "--plan-id", "nope")
+	coord.kill()
+	bad("coordinator gone", 1, "run the coordinator again", "--unit", "1")
+
+	coord = start(t, append([]string{"snapshot", "--plan", "--snapshot-chunk-size", "128kB"}, dest...)...)
+	testenv.WaitFor(t, time.Minute, func() (bool, error) {
+		return strings.Contains(coord.out.String(), "units over"), nil // the new plan is written
+	})
+	_, stderr, code := runOps(t, append([]string{"snapshot", "--unit", "1", "--plan-id", "bad-1"}, dest...)...)
+	if code != 2 || !strings.Contains(stderr, "the current plan is") {
+		t.Errorf("a unit of the replaced plan: exit %d\n%s", code, stderr)
+	}
+	units = waitUnits(t, coord, dest)
+	for _, n := range units {
+		stdout, stderr, code := runOps(t, append([]string{"snapshot", "--unit", strconv.Itoa(n)}, dest...)...)
+		if code != 0 {
+			t.Fatalf("unit %d: exit %d\n%s", n, code, stderr)
+		}
+		if n == 1 {
+			t.Log(strings.TrimSpace(stdout))
+		}
+	}
+	coord.wait(t)
+	loadFiles(t, out, "public", "t")
+	compareTables(t, conn, out, [][2]string{{"public", "t"}})
+}
