@@ -32,12 +32,16 @@ func distFlags() []cli.Flag {
 	}
 }
 
+// roleFlags say what one process of a distributed load is: given on its
+// command line (or in its environment), never in a shared config file.
+var roleFlags = map[string]bool{"plan": true, "for-run": true, "plan-id": true, "unit": true, "list-units": true}
+
 // distributed reports whether the command line asks for a part of a
 // distributed load, and refuses combinations that mean nothing.
 func distributed(c *cli.Context) (bool, error) {
 	n := 0
-	for _, f := range []string{"plan", "unit", "list-units"} {
-		if c.IsSet(f) {
+	for _, set := range []bool{c.Bool("plan"), c.IsSet("unit"), c.Bool("list-units")} {
+		if set {
 			n++
 		}
 	}
