@@ -32,6 +32,8 @@ type loadResult struct {
 	Copy       loadRun // text COPY, the format cdc2s3's full load asks for
 	CopyBinary loadRun // binary COPY: what the server can hand out at least cost, the limit
 	Snapshots  []loadRun
+	// Distributed are the multi-process loads (snapshot --plan, --unit).
+	Distributed []distRun
 }
 
 var snapshotTotal = regexp.MustCompile(`(\d+) tables, (\d+) rows in`)
@@ -162,6 +164,11 @@ func (b *bench) runLoad(ctx context.Context) (*loadResult, error) {
 		b.say("   %-28s %7.2fs  %.2fx COPY, %.2fx binary COPY%s", strings.TrimPrefix(name, "cdc2s3 "), u.Wall.Seconds(),
 			u.Wall.Seconds()/r.Copy.Usage.Wall.Seconds(), u.Wall.Seconds()/r.CopyBinary.Usage.Wall.Seconds(), runsOf(walls))
 		os.RemoveAll(dir)
+	}
+	if len(b.cfg.DistWorkers) > 0 {
+		if r.Distributed, err = b.runDistLoad(ctx, db, r.Rows); err != nil {
+			return nil, fmt.Errorf("distributed: %w", err)
+		}
 	}
 	c.Close(ctx)
 	if err := b.pg.dropDB(ctx, db); err != nil {

@@ -41,6 +41,11 @@ type config struct {
 	// SnapshotCompressions are --compression values other than the
 	// default to run with the first worker count.
 	SnapshotCompressions []string
+	// DistWorkers are the worker process counts of the distributed load
+	// (snapshot --plan and --unit processes) in phase A; none: skipped.
+	DistWorkers []int
+	// DistChunk is its --snapshot-chunk-size: the size of a unit.
+	DistChunk string
 
 	Changes int64
 	TxnSize int
@@ -250,6 +255,18 @@ func (c *config) fromEnv() error {
 		}
 		c.SnapshotWorkers = append(c.SnapshotWorkers, n)
 	}
+	for _, s := range strings.Split(envOr("BENCH_DISTLOAD_WORKERS", "1,2,4"), ",") {
+		if s = strings.TrimSpace(s); s == "-" {
+			break
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("BENCH_DISTLOAD_WORKERS: %q is not a positive number (or - for none)", s))
+			continue
+		}
+		c.DistWorkers = append(c.DistWorkers, n)
+	}
+	c.DistChunk = envOr("BENCH_DISTLOAD_CHUNK", "64MB")
 	for _, s := range strings.Split(envOr("BENCH_SNAPSHOT_COMPRESSIONS", "snappy,none"), ",") {
 		if s = strings.TrimSpace(s); s != "" && s != "-" {
 			c.SnapshotCompressions = append(c.SnapshotCompressions, s)

@@ -103,6 +103,11 @@ func (r *results) loadTable() *table {
 			ratio(s.Usage.Wall, l.Copy.Usage.Wall), ratio(s.Usage.Wall, l.CopyBinary.Usage.Wall), fmt.Sprintf("%s in %d file(s)", bytesIEC(s.Output), s.Files),
 			bytesIEC(s.Usage.MaxRSS), secs(s.Usage.CPU()), secs(s.Usage.Server), secs(s.Usage.Other))
 	}
+	for _, d := range l.Distributed {
+		t.add(fmt.Sprintf("cdc2s3 snapshot --plan + %d unit process(es) at a time (%d units, %.2f s each)", d.Workers, d.Units, d.UnitAvg.Seconds()),
+			secs(d.Wall), wallsOf(d.Walls, " / "), rate(d.Rows, d.Wall), ratio(d.Wall, l.Copy.Usage.Wall), ratio(d.Wall, l.CopyBinary.Usage.Wall),
+			fmt.Sprintf("%s in %d file(s)", bytesIEC(d.Output), d.Files), "-", "-", "-", "-")
+	}
 	return t
 }
 

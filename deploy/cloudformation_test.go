@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -39,8 +40,8 @@ func stackParameters(glue string) map[string]any {
 // plain JSON after that processing, for the checks of what goformation's
 // types would drop. goformation would replace a resource that has a
 // Condition by the condition's value, so resource conditions are applied
-// here: a resource whose condition is false is left out, as CloudFormation
-// does.
+// here: a resource (or output) whose condition is false is left out, as
+// CloudFormation does.
 func openStack(t *testing.T, params map[string]any) (*cloudformation.Template, map[string]any) {
 	t.Helper()
 	data, err := os.ReadFile("cloudformation.yaml")
@@ -55,13 +56,16 @@ func openStack(t *testing.T, params map[string]any) (*cloudformation.Template, m
 	if err := json.Unmarshal(plain, &doc); err != nil {
 		t.Fatal(err)
 	}
-	conditioned := map[string]string{}
-	for name, r := range doc["Resources"].(map[string]any) {
-		if c, ok := r.(map[string]any)["Condition"].(string); ok {
-			conditioned[name] = c
-			delete(r.(map[string]any), "Condition")
+	conditioned := map[[2]string]string{} // section, name: condition
+	for _, section := range []string{"Resources", "Outputs"} {
+		for name, r := range doc[section].(map[string]any) {
+			if c, ok := r.(map[string]any)["Condition"].(string); ok {
+				conditioned[[2]string{section, name}] = c
+				delete(r.(map[string]any), "Condition")
+			}
 		}
 	}
+	markResourceRefs(doc, doc["Resources"].(map[string]any))
 	plain, _ = json.Marshal(doc)
 	opts := &intrinsics.ProcessorOptions{ParameterOverrides: params, EvaluateConditions: true}
 	processed, err := intrinsics.ProcessJSON(plain, opts)
@@ -73,9 +77,9 @@ func openStack(t *testing.T, params map[string]any) (*cloudformation.Template, m
 		t.Fatal(err)
 	}
 	conds := raw["Conditions"].(map[string]any)
-	for name, c := range conditioned {
+	for at, c := range conditioned {
 		if on, _ := conds[c].(bool); !on {
-			delete(raw["Resources"].(map[string]any), name)
+			delete(raw[at[0]].(map[string]any), at[1])
 		}
 	}
 	// The pseudo parameter goformation does not know.
@@ -89,6 +93,35 @@ func openStack(t *testing.T, params map[string]any) (*cloudformation.Template, m
 		t.Fatalf("goformation: %v", err)
 	}
 	return tmpl, raw
+}
+
+// markResourceRefs replaces, in v, every Ref to a resource by the string
+// "ref:Name" and every Fn::GetAtt of one by "getatt:Name.Attribute", which
+// goformation would resolve to null: the tests can then tell which
+// resource a policy or a property names.
+func markResourceRefs(v any, resources map[string]any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 1 {
+			if name, ok := v["Ref"].(string); ok && resources[name] != nil {
+				return "ref:" + name
+			}
+			if att, ok := v["Fn::GetAtt"].([]any); ok && len(att) == 2 && resources[att[0].(string)] != nil {
+				return fmt.Sprintf("getatt:%s.%s", att[0], att[1])
+			}
+			if att, ok := v["Fn::GetAtt"].(string); ok && resources[strings.Split(att, ".")[0]] != nil {
+				return "getatt:" + att
+			}
+		}
+		for k, e := range v {
+			v[k] = markResourceRefs(e, resources)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = markResourceRefs(e, resources)
+		}
+	}
+	return v
 }
 
 // TestStackParses checks every resource against goformation's types: each

@@ -352,3 +352,12 @@ func (l *Lease) writeRecord(ctx context.Context, gen uint64, create, released bo
 	}
 	return l.s.Put(ctx, leaseKey(gen), bytes.NewReader(b), int64(len(b)))
 }
+
+// Copy checks the lease, then copies (sink.Copy): server-side where the
+// store can, so a fenced store keeps the backend's copy.
+func (f *fenced) Copy(ctx context.Context, src, dst string) error {
+	if err := f.l.Check(ctx); err != nil {
+		return fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	return sink.Copy(ctx, f.Store, src, dst)
+}

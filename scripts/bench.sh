@@ -21,6 +21,11 @@
 #   BENCH_SNAPSHOT_WORKERS (1,2,4) --snapshot-workers values to run
 #   BENCH_SNAPSHOT_COMPRESSIONS (snappy,none)  other --compression values,
 #                                  run with the first worker count ("-": none)
+#   BENCH_DISTLOAD_WORKERS (1,2,4) worker processes of the distributed load
+#                                  (snapshot --plan, one --unit process per
+#                                  unit) run after the snapshots in phase A
+#                                  ("-": none)
+#   BENCH_DISTLOAD_CHUNK (64MB)    its --snapshot-chunk-size: one unit's size
 #   BENCH_CHANGES (1000000)        backlog size: 80% inserts in one
 #                                  transaction, 20% single-row updates
 #   BENCH_TXN_SIZE (100)           updates per transaction in the backlog

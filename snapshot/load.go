@@ -19,6 +19,24 @@ import (
 // table on o.Workers connections to dsn. It returns ErrTableChanged when
 // DDL changed a table before its copy (start over from a new snapshot).
 func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Resolver, tables []source.Table, store sink.Store, o Options) ([]Result, error) {
+	jobs, err := prepareJobs(ctx, snap, resolver, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
+		return nil, err
+	}
+	if o.Log != nil {
+		o.Log.Info("full load starting", logkey.Tables, len(jobs), logkey.Snapshot, o.Snapshot, logkey.LSN, o.LSN, logkey.Dest, store.String())
+	}
+	return Copy(ctx, dsn, store, jobs, o)
+}
+
+// prepareJobs checks the tables' names, describes them as snap (a
+// connection inside the snapshot) sees them, leaving out those created
+// after it, resolves their output types and reads each partitioned root's
+// partition tree.
+func prepareJobs(ctx context.Context, snap *pgx.Conn, resolver *source.Resolver, tables []source.Table) ([]Job, error) {
 	for _, t := range tables {
 		if err := sink.CheckTableName(t.Schema, t.Name); err != nil {
 			return nil, err
@@ -39,11 +57,5 @@ func Load(ctx context.Context, dsn string, snap *pgx.Conn, resolver *source.Reso
 			}
 		}
 	}
-	if err := SaveHistories(ctx, lsnstore.New(store), jobs); err != nil {
-		return nil, err
-	}
-	if o.Log != nil {
-		o.Log.Info("full load starting", logkey.Tables, len(jobs), logkey.Snapshot, o.Snapshot, logkey.LSN, o.LSN, logkey.Dest, store.String())
-	}
-	return Copy(ctx, dsn, store, jobs, o)
+	return jobs, nil
 }

@@ -382,15 +382,20 @@ func waitReloads(ctx context.Context, view reloadView, store sink.Store, key str
 	}
 }
 
-func snapshotCommand() *cli.Command {
+func snapshotCommand(stop context.Context) *cli.Command {
 	return &cli.Command{
 		Name:  "snapshot",
-		Usage: "full load only: copy every table from one consistent snapshot into LOAD files, then exit",
-		Flags: append([]cli.Flag{sourceFlag()}, destFlags()...),
+		Usage: "full load only: copy every table from one consistent snapshot into LOAD files, then exit; in-process (--snapshot-workers), or distributed over processes on any host (--plan, --unit N)",
+		Flags: append(append([]cli.Flag{sourceFlag()}, workersAlias(destFlags())...), distFlags()...),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
 				return cli.Exit(err, 2)
+			}
+			if dist, err := distributed(c); err != nil {
+				return err
+			} else if dist {
+				return runDistributed(c, stop, log)
 			}
 			if c.String("source") == "" {
 				return cli.Exit("no source: set --source or CDC2S3_SOURCE to a PostgreSQL connection string", 2)

@@ -90,6 +90,9 @@ func applyConfig(c *cli.Context) error {
 			sort.Strings(names)
 			return cli.Exit(fmt.Sprintf("%s: unknown key %q (known: %s)", path, k, strings.Join(names, ", ")), 2)
 		}
+		if roleFlags[k] {
+			return cli.Exit(fmt.Sprintf("%s: %q is a role of one process, not a setting: give --%s on the command line", path, k, k), 2)
+		}
 		if !mine[k] || c.IsSet(k) {
 			continue // another command's setting, or set by flag or environment
 		}
@@ -151,7 +154,7 @@ func configCommand(cmds []*cli.Command) *cli.Command {
 					}
 					for _, f := range cmd.Flags {
 						name := f.Names()[0]
-						if seen[name] {
+						if seen[name] || roleFlags[name] {
 							continue
 						}
 						seen[name] = true

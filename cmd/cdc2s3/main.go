@@ -81,7 +81,7 @@ func newApp(stop context.Context) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(stop),
-			snapshotCommand(),
+			snapshotCommand(stop),
 			reloadCommand(),
 			catalogCommand(),
 			generateCommand(stop),

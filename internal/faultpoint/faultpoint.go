@@ -31,6 +31,10 @@ const BeforeUpload = "before-upload"
 // watermark: DDL landing there is what the writer must notice (Delay).
 const ReloadBeforeHigh = "reload-before-high"
 
+// BeforeUnitDone is where a worker of a distributed load has staged its
+// unit's files and not yet recorded the unit done.
+const BeforeUnitDone = "before-unit-done"
+
 // DelayEnvVar is the environment variable that sets a Delay point in a
 // faultpoints build: name:duration.
 const DelayEnvVar = "CDC2S3_FAULTDELAY"

@@ -53,6 +53,9 @@ const (
 	Relation               = "relation"                // a partition or inheritance child a chunk reads
 	Relations              = "relations"               // a number of such relations
 	Blocks                 = "blocks"                  // a chunk's block range
+	Plan                   = "plan"                    // a distributed load's plan id
+	Unit                   = "unit"                    // a unit's number in its plan
+	Units                  = "units"                   // a number of units
 	Reload                 = "reload"                  // a reload's id (docs/reload.md)
 	Reason                 = "reason"                  // why something is done
 	Waited                 = "waited"                  // how long something has been waited for

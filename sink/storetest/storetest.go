@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sink.Store) {
 		{"InvalidKeys", testInvalidKeys},
 		{"Concurrent", testConcurrent},
 		{"String", testString},
+		{"Copy", testCopy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
