@@ -7,12 +7,9 @@
 package lsnstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -101,7 +98,7 @@ func New(s sink.Store) *Store { return &Store{s: s} }
 // Load returns the saved state and whether there is one.
 func (l *Store) Load(ctx context.Context) (State, bool, error) {
 	var st State
-	ok, err := l.getJSON(ctx, StateKey, &st)
+	ok, err := sink.GetJSON(ctx, l.s, StateKey, &st)
 	if err == nil && st.DatePartition != nil {
 		if err = st.DatePartition.Ready(); err != nil {
 			err = fmt.Errorf("%s: %w", StateKey, err)
@@ -114,7 +111,7 @@ func (l *Store) Load(ctx context.Context) (State, bool, error) {
 // checkpoint is ahead of st's.
 func (l *Store) Save(ctx context.Context, st State) error {
 	var old State
-	ok, err := l.getJSON(ctx, StateKey, &old)
+	ok, err := sink.GetJSON(ctx, l.s, StateKey, &old)
 	if err != nil {
 		return err
 	}
@@ -123,7 +120,7 @@ func (l *Store) Save(ctx context.Context, st State) error {
 	}
 	st.Version = stateVersion
 	st.UpdatedAt = time.Now().UTC()
-	return l.putJSON(ctx, StateKey, st)
+	return sink.PutJSON(ctx, l.s, StateKey, st)
 }
 
 // Delete removes the state (used when a snapshot is started over).
@@ -140,7 +137,7 @@ func HistoryKey(schema, table string) string {
 // saved yet.
 func (l *Store) LoadHistory(ctx context.Context, schema, table string) (*History, error) {
 	h := &History{Version: historyFormat, Schema: schema, Table: table}
-	if _, err := l.getJSON(ctx, HistoryKey(schema, table), h); err != nil {
+	if _, err := sink.GetJSON(ctx, l.s, HistoryKey(schema, table), h); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -159,7 +156,7 @@ func (l *Store) Histories(ctx context.Context) ([]*History, error) {
 			continue
 		}
 		h := &History{}
-		if _, err := l.getJSON(ctx, o.Key, h); err != nil {
+		if _, err := sink.GetJSON(ctx, l.s, o.Key, h); err != nil {
 			return nil, err
 		}
 		if h.Schema != "" && h.Table != "" {
@@ -171,38 +168,7 @@ func (l *Store) Histories(ctx context.Context) ([]*History, error) {
 
 // SaveHistory writes a table's schema history.
 func (l *Store) SaveHistory(ctx context.Context, h *History) error {
-	return l.putJSON(ctx, HistoryKey(h.Schema, h.Table), h)
-}
-
-func (l *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
-	r, err := l.s.Get(ctx, key)
-	if errors.Is(err, sink.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func (l *Store) putJSON(ctx context.Context, key string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	b = append(b, '\n')
-	if err := l.s.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
+	return sink.PutJSON(ctx, l.s, HistoryKey(h.Schema, h.Table), h)
 }
 
 // SlotAhead reports whether a slot acknowledged up to confirmed is ahead of

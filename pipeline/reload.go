@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -240,9 +239,15 @@ func (e *reloadEngine) pickUp(ctx context.Context) error {
 // request begins the reloads one request asks for.
 func (e *reloadEngine) request(ctx context.Context, key string) error {
 	var req ReloadRequest
-	if err := e.getJSON(ctx, key, &req); err != nil {
+	found, err := sink.GetJSON(ctx, e.store, key, &req)
+	switch {
+	case errors.Is(err, sink.ErrBadJSON):
 		e.log.Error("ignoring a reload request that cannot be read: write it again with cdc2s3 reload", logkey.Request, key, logkey.Error, err)
 		return e.store.Delete(ctx, key)
+	case err != nil:
+		return err // read again at the next poll
+	case !found:
+		return nil
 	}
 	published, err := source.PublishedTables(ctx, e.conn, e.cfg.Publication)
 	if err != nil {
@@ -868,19 +873,6 @@ func (e *reloadEngine) waitDurable(ctx context.Context, lsn pglogrepl.LSN) error
 		}
 	}
 	return nil
-}
-
-func (e *reloadEngine) getJSON(ctx context.Context, key string, v any) error {
-	r, err := e.store.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.

@@ -44,7 +44,7 @@ func commit(ctx context.Context, store sink.Store, p *Plan, jobs []Job, o PlanOp
 		}
 	}
 	c.Time = time.Now().UTC()
-	if err := putJSON(ctx, store, committedKey(p.ID), c); err != nil {
+	if err := sink.PutJSON(ctx, store, committedKey(p.ID), c); err != nil {
 		return nil, err
 	}
 	for _, dir := range []string{planDir(p.ID) + "files/", doneDir(p.ID), failedDir(p.ID)} {

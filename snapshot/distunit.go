@@ -169,7 +169,7 @@ func unitError(ctx context.Context, store sink.Store, dsn string, p *Plan, n int
 		return goneError(p)
 	}
 	if errors.Is(err, ErrTableChanged) {
-		if rerr := putJSON(ctx, store, failedKey(p.ID, n), UnitFailed{Unit: n, Error: err.Error()}); rerr != nil {
+		if rerr := sink.PutJSON(ctx, store, failedKey(p.ID, n), UnitFailed{Unit: n, Error: err.Error()}); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return fmt.Errorf("%w; recorded for the coordinator, which stops: run it again (a new plan from a new snapshot)", err)
@@ -230,7 +230,7 @@ func unitChunk(u Unit, job Job) *chunk {
 // record was there first. A record found that names this attempt is a
 // retried request whose first try did succeed.
 func recordDone(ctx context.Context, store sink.Store, d UnitDone) (bool, error) {
-	b, err := marshal(d)
+	b, err := sink.MarshalJSON(d)
 	if err != nil {
 		return false, err
 	}

@@ -1,14 +1,10 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/cdc2s3/cdc2s3/sink"
@@ -23,7 +19,7 @@ func ReadPlan(ctx context.Context, store sink.Store, id string) (*Plan, error) {
 		var cur struct {
 			Plan string `json:"plan"`
 		}
-		ok, err := getJSON(ctx, store, CurrentPlanKey, &cur)
+		ok, err := sink.GetJSON(ctx, store, CurrentPlanKey, &cur)
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +32,7 @@ func ReadPlan(ctx context.Context, store sink.Store, id string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{}
-	ok, err := getJSON(ctx, store, planKey(id), p)
+	ok, err := sink.GetJSON(ctx, store, planKey(id), p)
 	if err != nil {
 		return nil, err
 	}
@@ -57,24 +53,24 @@ func currentPlan(ctx context.Context, store sink.Store) (string, error) {
 	var cur struct {
 		Plan string `json:"plan"`
 	}
-	_, err := getJSON(ctx, store, CurrentPlanKey, &cur)
+	_, err := sink.GetJSON(ctx, store, CurrentPlanKey, &cur)
 	return cur.Plan, err
 }
 
 // writePlan publishes a plan: plan.json, then current.json, then
 // units.json, whose appearance says the plan is complete.
 func writePlan(ctx context.Context, store sink.Store, p *Plan) error {
-	if err := putJSON(ctx, store, planKey(p.ID), p); err != nil {
+	if err := sink.PutJSON(ctx, store, planKey(p.ID), p); err != nil {
 		return err
 	}
-	if err := putJSON(ctx, store, CurrentPlanKey, map[string]string{"plan": p.ID}); err != nil {
+	if err := sink.PutJSON(ctx, store, CurrentPlanKey, map[string]string{"plan": p.ID}); err != nil {
 		return err
 	}
 	items := make([]UnitItem, len(p.Units))
 	for i, u := range p.Units {
 		items[i] = UnitItem{Plan: p.ID, Unit: u.N}
 	}
-	return putJSON(ctx, store, unitsKey(p.ID), items)
+	return sink.PutJSON(ctx, store, unitsKey(p.ID), items)
 }
 
 // removeOtherPlans deletes every object under LoadPrefix but current.json
@@ -122,7 +118,7 @@ func countKeys(ctx context.Context, store sink.Store, prefix string) (int, error
 // readDone returns the done record of unit n, nil when there is none.
 func readDone(ctx context.Context, store sink.Store, id string, n int) (*UnitDone, error) {
 	d := &UnitDone{}
-	ok, err := getJSON(ctx, store, doneKey(id, n), d)
+	ok, err := sink.GetJSON(ctx, store, doneKey(id, n), d)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -136,7 +132,7 @@ func firstFailure(ctx context.Context, store sink.Store, id string) (*UnitFailed
 		return nil, err
 	}
 	f := &UnitFailed{}
-	if _, err := getJSON(ctx, store, objs[0].Key, f); err != nil {
+	if _, err := sink.GetJSON(ctx, store, objs[0].Key, f); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -144,42 +140,7 @@ func firstFailure(ctx context.Context, store sink.Store, id string) (*UnitFailed
 
 // isCommitted reports whether plan id was committed.
 func isCommitted(ctx context.Context, store sink.Store, id string) (bool, error) {
-	return getJSON(ctx, store, committedKey(id), &Committed{})
-}
-
-func getJSON(ctx context.Context, store sink.Store, key string, v any) (bool, error) {
-	r, err := store.Get(ctx, key)
-	if errors.Is(err, sink.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-func marshal(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	return append(b, '\n'), err
-}
-
-func putJSON(ctx context.Context, store sink.Store, key string, v any) error {
-	b, err := marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if err := store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
-	}
-	return nil
+	return sink.GetJSON(ctx, store, committedKey(id), &Committed{})
 }
 
 // randomID returns n random bytes in hex.
