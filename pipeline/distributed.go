@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -82,28 +81,7 @@ func distributeOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cf
 	if err := checkNames(ctx, conn, cfg.Publication); err != nil {
 		return nil, err
 	}
-	// The slot is recorded before it is created: if this process dies
-	// between the two, the next start knows the slot is its own to drop.
-	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication}
-	if err := states.Delete(ctx); err != nil {
-		return nil, err
-	}
-	if err := states.Save(ctx, st); err != nil {
-		return nil, err
-	}
-	res, err := source.CreateSlot(ctx, repl, cfg.Slot)
-	if err != nil {
-		return nil, err
-	}
-	// From here the replication connection stays idle: the exported
-	// snapshot lives as long as it does.
-	taken := time.Now().UTC()
-	lsn := res.ConsistentPoint
-	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint, st.AckLimit = lsn, taken, lsn, lsn
-	if err := states.Save(ctx, st); err != nil {
-		return nil, err
-	}
-	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.Snapshot)
+	st, res, snap, err := newSlot(ctx, repl, cfg, states)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +95,7 @@ func distributeOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cf
 	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&o.Database); err != nil {
 		return nil, fmt.Errorf("current database: %w", err)
 	}
-	o.Snapshot, o.LSN, o.Time, o.Slot, o.Publication = res.Snapshot, lsn, taken, cfg.Slot, cfg.Publication
+	o.Snapshot, o.LSN, o.Time, o.Slot, o.Publication = res.Snapshot, st.SnapshotLSN, st.SnapshotTime, cfg.Slot, cfg.Publication
 	o.Committed = func(ctx context.Context) error {
 		st.SnapshotDone = true
 		return states.Save(ctx, st)

@@ -199,30 +199,12 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	if err := checkNames(ctx, conn, cfg.Publication); err != nil {
 		return lsnstore.State{}, err
 	}
-	// Record the slot before creating it: if the process dies between the
-	// two, the next start knows the slot is its own to drop and redo.
-	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication}
-	if err := states.Delete(ctx); err != nil {
-		return st, err
-	}
-	if err := states.Save(ctx, st); err != nil {
-		return st, err
-	}
-	res, err := source.CreateSlot(ctx, repl, cfg.Slot)
-	if err != nil {
-		return st, err
-	}
-	taken := time.Now().UTC()
-	lsn := res.ConsistentPoint
-	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint, st.AckLimit = lsn, taken, lsn, lsn
-	if err := states.Save(ctx, st); err != nil {
-		return st, err
-	}
-	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.Snapshot)
+	st, res, snap, err := newSlot(ctx, repl, cfg, states)
 	if err != nil {
 		return st, err
 	}
 	defer snap.Close(context.WithoutCancel(ctx))
+	lsn, taken := st.SnapshotLSN, st.SnapshotTime
 	published, err := source.PublishedTables(ctx, conn, cfg.Publication)
 	if err != nil {
 		return st, err
@@ -262,6 +244,34 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 	}
 	log.Info("full load done", logkey.Tables, len(results), logkey.Rows, rows, logkey.Duration, time.Since(start).Round(time.Millisecond))
 	return st, nil
+}
+
+// newSlot creates the slot of a first load and returns the state that
+// records it (saved), the slot's exported snapshot and a connection inside
+// it. The slot is recorded before it is created: if the process dies
+// between the two, the next start knows the slot is its own to drop and
+// redo. The replication connection must then stay idle: the snapshot
+// lives as long as it does.
+func newSlot(ctx context.Context, repl *pgconn.PgConn, cfg Config, states *lsnstore.Store) (lsnstore.State, source.CreatedSlot, *pgx.Conn, error) {
+	st := lsnstore.State{Slot: cfg.Slot, Publication: cfg.Publication}
+	var res source.CreatedSlot
+	if err := states.Delete(ctx); err != nil {
+		return st, res, nil, err
+	}
+	if err := states.Save(ctx, st); err != nil {
+		return st, res, nil, err
+	}
+	res, err := source.CreateSlot(ctx, repl, cfg.Slot)
+	if err != nil {
+		return st, res, nil, err
+	}
+	lsn := res.ConsistentPoint
+	st.SnapshotLSN, st.SnapshotTime, st.Checkpoint, st.AckLimit = lsn, time.Now().UTC(), lsn, lsn
+	if err := states.Save(ctx, st); err != nil {
+		return st, res, nil, err
+	}
+	snap, err := snapshot.OpenSnapshot(ctx, cfg.Source, res.Snapshot)
+	return st, res, snap, err
 }
 
 // splitInitialLoad returns the tables the first load copies in the
