@@ -85,14 +85,7 @@ func tableLocation(base string, t Table) string {
 func athenaDated(db, base string, t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "DROP TABLE IF EXISTS `%[1]s`.`%[2]s`;\nCREATE EXTERNAL TABLE `%[1]s`.`%[2]s` (\n", db, datedName(t))
-	cols := tableColumns(t)
-	for i, c := range cols {
-		sep := ","
-		if i == len(cols)-1 {
-			sep = ""
-		}
-		fmt.Fprintf(&b, "  `%s` %s%s\n", strings.ReplaceAll(c[0], "`", "``"), c[1], sep)
-	}
+	writeColumns(&b, t)
 	fmt.Fprintf(&b, ")\nPARTITIONED BY (`%s` string)\nSTORED AS PARQUET\nLOCATION %s\nTBLPROPERTIES (\n", DatedColumn, sqlString(tableLocation(base, t)))
 	props := projection(base, t)
 	keys := make([]string, 0, len(props))

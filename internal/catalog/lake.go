@@ -77,26 +77,25 @@ func hiveType(t pqfile.Type) string {
 func externalTable(db string, t Table, base, create, tail string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "DROP TABLE IF EXISTS `%[1]s`.`%[2]s_cdc`;\n%[3]s `%[1]s`.`%[2]s_cdc` (\n", db, LakeName(t), create)
-	cols := tableColumns(t)
+	writeColumns(&b, t)
+	fmt.Fprintf(&b, ")\n%s\nLOCATION %s", tail, sqlString(tableLocation(base, t)))
+	return b.String()
+}
+
+// writeColumns writes the change table's column list, one a line: the
+// metadata columns, then t's, with their Hive types.
+func writeColumns(b *strings.Builder, t Table) {
+	cols := append([][2]string{}, metaColumns...)
+	for _, c := range t.Columns {
+		cols = append(cols, [2]string{strings.ToLower(c.Name), hiveType(c.Type)})
+	}
 	for i, c := range cols {
 		sep := ","
 		if i == len(cols)-1 {
 			sep = ""
 		}
-		fmt.Fprintf(&b, "  `%s` %s%s\n", strings.ReplaceAll(c[0], "`", "``"), c[1], sep)
+		fmt.Fprintf(b, "  `%s` %s%s\n", strings.ReplaceAll(c[0], "`", "``"), c[1], sep)
 	}
-	fmt.Fprintf(&b, ")\n%s\nLOCATION %s", tail, sqlString(tableLocation(base, t)))
-	return b.String()
-}
-
-// tableColumns are the change table's columns: the metadata columns, then
-// t's, with their Hive types.
-func tableColumns(t Table) [][2]string {
-	cols := append([][2]string{}, metaColumns...)
-	for _, c := range t.Columns {
-		cols = append(cols, [2]string{strings.ToLower(c.Name), hiveType(c.Type)})
-	}
-	return cols
 }
 
 // dialect is how an engine writes a missing value.
