@@ -58,39 +58,44 @@ type Options struct {
 
 // Result is the comparison of one table.
 type Result struct {
-	Table      string
-	SourceRows int64 // rows the source holds, as published
-	DestRows   int64 // rows of the folder's current state
+	Table      string `json:"table"`
+	SourceRows int64  `json:"source_rows"` // rows the source holds, as published
+	DestRows   int64  `json:"dest_rows"`   // rows of the folder's current state
 	// Missing rows are in the source and not in the destination; Extra
 	// rows the other way round, and also every change the folder holds
 	// twice (two rows at one position); Mismatched rows have the same key
 	// on both sides and other values.
-	Missing, Extra, Mismatched int64
+	Missing    int64 `json:"missing"`
+	Extra      int64 `json:"extra"`
+	Mismatched int64 `json:"mismatched"`
 	// MissingKeys and ExtraKeys show the first few rows of each kind, by
 	// key (by every value for a table without a key).
-	MissingKeys, ExtraKeys []string
+	MissingKeys []string `json:"missing_keys"`
+	ExtraKeys   []string `json:"extra_keys"`
 	// Mismatches shows the first few mismatched rows.
-	Mismatches []Mismatch
+	Mismatches []Mismatch `json:"mismatches"`
 	// Files lists the objects of the folder that are not the contract's
 	// LOAD or CDC files, or that cannot be read as such.
-	Files []string
+	Files []string `json:"files"`
 	// Notes say what was not compared and why.
-	Notes []string
+	Notes []string `json:"notes"`
 	// Ranges is how many hash ranges hold rows on either side; Compared
 	// how many of them were compared row by row.
-	Ranges, Compared int
+	Ranges   int `json:"ranges"`
+	Compared int `json:"compared_ranges"`
 }
 
 // Mismatch is one row whose values differ.
 type Mismatch struct {
-	Key     string
-	Columns []ColumnDiff
+	Key     string       `json:"key"`
+	Columns []ColumnDiff `json:"columns"`
 }
 
 // ColumnDiff is one column of a mismatched row, as each side holds it.
 type ColumnDiff struct {
-	Column       string
-	Source, Dest string
+	Column string `json:"column"`
+	Source string `json:"source"`
+	Dest   string `json:"dest"`
 }
 
 // Differs reports whether the table differs from the source.
