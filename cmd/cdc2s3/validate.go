@@ -294,8 +294,8 @@ func (v *validateRun) idlePosition(pos positionReport, st lsnstore.State, at pgl
 		pos.Note = fmt.Sprintf("no daemon is running; no published table changed after the destination's checkpoint %s", st.Checkpoint)
 	default:
 		pos.Pending = pending
-		pos.Note = fmt.Sprintf("no daemon is running: %d tables changed after the destination's checkpoint %s; those changes are not in the destination until cdc2s3 run streams them, and show as differences",
-			len(pending), st.Checkpoint)
+		pos.Note = fmt.Sprintf("no daemon is running: %s changed after the destination's checkpoint %s; those changes are not in the destination until cdc2s3 run streams them, and show as differences",
+			plural(len(pending), "table"), st.Checkpoint)
 	}
 	return pos
 }
@@ -330,7 +330,7 @@ func addNotes(results []validate.Result, pos positionReport, st lsnstore.State) 
 	for i := range results {
 		r := &results[i]
 		if n := pos.Pending[r.Table]; n > 0 {
-			r.Notes = append(r.Notes, fmt.Sprintf("%d transactions changed it after the destination's checkpoint %s and are not streamed yet (no daemon is running)", n, pos.Checkpoint))
+			r.Notes = append(r.Notes, fmt.Sprintf("the changes of %s after the destination's checkpoint %s are not streamed yet (no daemon is running)", plural(n, "transaction"), pos.Checkpoint))
 		}
 		for _, rl := range st.Reloads {
 			if rl.Schema+"."+rl.Table == r.Table {
@@ -367,7 +367,7 @@ func report(w io.Writer, asJSON bool, pos positionReport, results []validate.Res
 		printReport(w, pos, results, notCompared, differ)
 	}
 	if differ > 0 {
-		return cli.Exit(fmt.Sprintf("%d of %d tables differ from the source", differ, len(results)), exitDiffers)
+		return cli.Exit(fmt.Sprintf("tables that differ from the source: %d of %d", differ, len(results)), exitDiffers)
 	}
 	return nil
 }
@@ -404,7 +404,7 @@ func printReport(w io.Writer, pos positionReport, results []validate.Result, not
 	if len(notCompared) > 0 {
 		fmt.Fprintf(w, "not compared (a folder of a table the publication does not publish now): %s\n", strings.Join(notCompared, ", "))
 	}
-	fmt.Fprintf(w, "%d tables: %d equal, %d differ\n", len(results), len(results)-differ, differ)
+	fmt.Fprintf(w, "%s: %d equal, %d differ\n", plural(len(results), "table"), len(results)-differ, differ)
 }
 
 // printDetails prints the first keys of each kind of difference, the
@@ -519,4 +519,12 @@ func addValidateBar(mp *mpb.Progress, s *validate.TableStatus) *mpb.Bar {
 			return fmt.Sprintf("%3d%% %-15s %s rows", int(s.Fraction()*100), *s.Phase.Load(), progCount(s.SourceRows.Load()))
 		})),
 	)
+}
+
+// plural writes n things: "1 table", "2 tables".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

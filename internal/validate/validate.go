@@ -127,6 +127,7 @@ func Compare(ctx context.Context, tx pgx.Tx, store sink.Store, tables []Table, a
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
+		statuses[i].setPhase("done")
 		statuses[i].Done.Store(true)
 		if o.Log != nil {
 			o.Log.Info("table compared", "table", r.Table, "source_rows", r.SourceRows, "dest_rows", r.DestRows,
@@ -196,8 +197,9 @@ type TableStatus struct {
 	Done              atomic.Bool
 }
 
-// Fraction is how much of the table is done, from 0 to 1: reading both
-// sides (four fifths) and merging (the rest).
+// Fraction is how much of the table is done, from 0 to 1: reading the
+// source (two fifths, when the catalog has an estimate of its rows),
+// reading the folder (two fifths) and merging (the rest).
 func (s *TableStatus) Fraction() float64 {
 	if s.Done.Load() {
 		return 1
@@ -208,9 +210,11 @@ func (s *TableStatus) Fraction() float64 {
 		}
 		return min(float64(n)/float64(of), 1)
 	}
-	src := frac(s.SourceRows.Load(), s.SourceEstimate.Load())
-	files := frac(s.Bytes.Load(), s.BytesTotal.Load())
-	return 0.4*src + 0.4*files + 0.2*frac(s.Parts.Load(), s.PartsTotal.Load())
+	done := 0.4*frac(s.Bytes.Load(), s.BytesTotal.Load()) + 0.2*frac(s.Parts.Load(), s.PartsTotal.Load())
+	if est := s.SourceEstimate.Load(); est > 0 {
+		return done + 0.4*frac(s.SourceRows.Load(), est)
+	}
+	return done / 0.6
 }
 
 // setPhase records what the table's comparison is doing.
