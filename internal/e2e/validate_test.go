@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -448,6 +449,37 @@ func TestValidatePublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	validateEqual(t, "published in part, after more changes", tables, "--source", dsn, "--dest", out)
+	d.stop(t)
+}
+
+// TestValidateWaitTimeout: with a daemon holding the destination that does
+// not move its checkpoint (paused with SIGSTOP, its lease still valid),
+// validate waits --wait-timeout and exits 3, naming what to check; once
+// the daemon goes on, it finds the tables equal.
+func TestValidateWaitTimeout(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := newDatabase(t)
+	if _, err := conn.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g"); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "waittimeout", "--flush-interval", "300ms", "--lease-ttl", "2m")
+	waitConfirmed(t, conn, "waittimeout", 1, d, 2*time.Minute)
+	if _, err := conn.Exec(ctx, "UPDATE items SET v = 'changed' WHERE id <= 10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cont := func() { d.cmd.Process.Signal(syscall.SIGCONT) }
+	t.Cleanup(cont)
+	_, stderr, code := runValidate(t, "--source", dsn, "--dest", out, "--wait-timeout", "3s")
+	t.Logf("exit %d: %s", code, tail(stderr, 3))
+	if code != 3 || !strings.Contains(stderr, "did not reach the position") || !strings.Contains(stderr, "--wait-timeout") {
+		t.Errorf("a daemon that does not move: exit %d, want 3 with the fix\n%s", code, tail(stderr, 10))
+	}
+	cont()
+	validateEqual(t, "the daemon going on", [][2]string{{"public", "items"}}, "--source", dsn, "--dest", out)
 	d.stop(t)
 }
 
