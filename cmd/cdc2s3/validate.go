@@ -38,7 +38,7 @@ const (
 	exitFailed   = 3
 )
 
-func validateCommand() *cli.Command {
+func validateCommand(stop context.Context) *cli.Command {
 	return &cli.Command{
 		Name:  "validate",
 		Usage: "compare each table's current state in the destination with the source, at one position, read-only (docs/operations.md)",
@@ -54,10 +54,18 @@ func validateCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait-timeout", Value: 10 * time.Minute, Usage: "with a daemon running, how long to wait for the destination's checkpoint to reach the source's position", EnvVars: env("VALIDATE_WAIT_TIMEOUT")},
 			&cli.StringFlag{Name: "memory", Value: "256MB", Usage: "memory budget of one table's comparison; the folder's rows are spilled to --temp-dir in partitions of a quarter of it", EnvVars: env("VALIDATE_MEMORY")},
 			&cli.IntFlag{Name: "show", Value: validate.DefaultSamples, Usage: "keys shown per kind of difference and table"},
-			&cli.StringFlag{Name: "temp-dir", Usage: "directory for the spilled rows (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
+			&cli.StringFlag{Name: "temp-dir", Usage: "directory for the spilled rows; each process works in a directory of its own under it and removes those of cdc2s3 processes that died (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
-		Action: runValidate,
+		Action: func(c *cli.Context) error {
+			// Read-only and safe to interrupt: the first SIGTERM or SIGINT
+			// stops it.
+			ctx, cancel := context.WithCancel(c.Context)
+			defer cancel()
+			defer context.AfterFunc(stop, cancel)()
+			c.Context = ctx
+			return runValidate(c)
+		},
 	}
 }
 
@@ -102,7 +110,7 @@ func runValidate(c *cli.Context) error {
 	defer v.conn.Close(context.WithoutCancel(c.Context))
 	snap, err := validate.OpenSnapshot(c.Context, c.String("source"))
 	if err != nil {
-		return badInput(err, "validate reads the source in a temporary replication slot's snapshot: the role needs REPLICATION (as for run) and the server a free replication slot")
+		return badInput(fmt.Errorf("read the source at a known position (a temporary replication slot, which needs the REPLICATION attribute and a free slot): %w", err), "")
 	}
 	defer snap.Close(c.Context)
 	tables, notCompared, err := v.tables(snap.Tx.Conn())
@@ -113,8 +121,16 @@ func runValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o.TempDir = c.String("temp-dir")
+	tmp, err := openScratch(c, log)
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	o.TempDir = tmp.Path
 	results, err := v.compare(snap, tables, o)
+	if err != nil && c.Context.Err() != nil {
+		return cli.Exit("validate: interrupted", exitFailed)
+	}
 	if err != nil {
 		return cli.Exit(fmt.Errorf("validate: %w", err), exitFailed)
 	}
