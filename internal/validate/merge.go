@@ -149,6 +149,11 @@ func (t *tableRun) mergeKey(g []change, rows []stateRow) ([]stateRow, error) {
 		return rows, nil
 	}
 	latest := live[len(live)-1]
+	if len(latest.unchanged) == 0 {
+		// Every value sent by the latest row (and the missing values
+		// already in place): the common case, without splitting.
+		return append(rows, stateRow{keyHash: latest.keyHash, key: latest.key, values: latest.values}), nil
+	}
 	n := len(t.spec.cols)
 	split := map[*change][][]byte{}
 	valuesOf := func(c *change) ([][]byte, error) {
