@@ -341,7 +341,8 @@ func (v *validateRun) compare(snap *validate.Snapshot, tables []validate.Table, 
 }
 
 // addNotes adds to each result what the position and the state say of its
-// table: changes not streamed yet, a reload not finished.
+// table: changes not streamed yet, and, for a table that differs, a reload
+// not finished.
 func addNotes(results []validate.Result, pos positionReport, st lsnstore.State) {
 	for i := range results {
 		r := &results[i]
@@ -349,7 +350,7 @@ func addNotes(results []validate.Result, pos positionReport, st lsnstore.State) 
 			r.Notes = append(r.Notes, fmt.Sprintf("the changes of %s after the destination's checkpoint %s are not streamed yet (no daemon is running)", plural(n, "transaction"), pos.Checkpoint))
 		}
 		for _, rl := range st.Reloads {
-			if rl.Schema+"."+rl.Table == r.Table {
+			if rl.Schema+"."+rl.Table == r.Table && r.Differs() {
 				r.Notes = append(r.Notes, "a reload of it has not finished: its rows count once its marker is written (docs/reload.md)")
 			}
 		}
