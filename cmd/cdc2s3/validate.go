@@ -197,7 +197,11 @@ func (v *validateRun) tables(conn *pgx.Conn) ([]validate.Table, []string, error)
 	var published []source.Table
 	var err error
 	if pub := v.dest.state.Publication; v.dest.hasState && pub != "" {
-		if p, err := source.LookupPublication(ctx, conn, pub); err != nil || p == nil {
+		var p *source.Publication
+		if p, err = source.LookupPublication(ctx, conn, pub); err != nil {
+			return nil, nil, badInput(err, "")
+		}
+		if p == nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("the source has no publication %q, which the destination's state names: is --source the database the destination streams from?", pub), exitBadInput)
 		}
 		published, err = source.PublishedTables(ctx, conn, pub)
