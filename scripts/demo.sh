@@ -13,7 +13,10 @@
 #      30 seconds;
 #   4. stops both with SIGTERM, waits for them and checks they exited 0;
 #   5. prints `cdc2s3 inspect --dest ./demo-output`, writes the DuckDB catalog of its tables
-#      (./demo-output.duckdb.sql) and shows how to query it.
+#      (./demo-output.duckdb.sql) and shows how to query it;
+#   6. runs `cdc2s3 validate` on ./demo-output against the demo's source, which
+#      compares every table's current state with the source and fails the demo
+#      if one differs.
 #
 # The cluster is always torn down, also on failure or Ctrl-C. ./demo-output
 # is removed at the start and kept at the end for you to query.
@@ -205,6 +208,15 @@ if command -v duckdb >/dev/null; then
 	say "running that query with $(command -v duckdb)"
 	(cd "$repo" && duckdb -c ".read $out_dir.duckdb.sql" -c "SELECT count(*) AS current_orders FROM demo.orders") ||
 		echo "demo: the DuckDB query failed (the demo itself succeeded)" >&2
+fi
+
+say "cdc2s3 validate --source <the demo's source> --dest ./$out_dir"
+if "$bin" validate --source "$dsn" --dest "./$out_dir" 2>"$tmp/validate.log"; then
+	echo "    every table of ./$out_dir equals the source"
+else
+	rc=$?
+	show_log "cdc2s3 validate" "$tmp/validate.log"
+	die "cdc2s3 validate exited with status $rc: the output differs from the source (1) or could not be compared (2, 3)"
 fi
 
 echo

@@ -89,6 +89,7 @@ func newApp(stop context.Context) *cli.App {
 			checkCommand(),
 			statusCommand(),
 			dropCommand(),
+			validateCommand(stop),
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed once, in run
