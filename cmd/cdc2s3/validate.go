@@ -478,7 +478,7 @@ func logValidateProgress(p *validate.Progress, log *slog.Logger, done chan struc
 		}
 		for _, s := range p.Tables() {
 			if phase := *s.Phase.Load(); !s.Done.Load() && phase != "waiting" {
-				log.Info("validating", logkey.Table, s.Table, "phase", phase, logkey.Pct, int(s.Fraction()*100),
+				log.Info("validating", logkey.Table, s.Table, logkey.Phase, phase, logkey.Pct, int(s.Fraction()*100),
 					logkey.Rows, s.SourceRows.Load(), logkey.Bytes, s.Bytes.Load())
 			}
 		}

@@ -46,6 +46,7 @@ func runOpsAs(t *testing.T, bin string, cred *syscall.Credential, args ...string
 // runOpsEnv is runOpsAs with extra environment variables, which win.
 func runOpsEnv(t *testing.T, bin string, cred *syscall.Credential, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	testenv.Integration(t, needs...) // under -short: no binary, no servers
 	ctx, cancel := context.WithTimeout(context.Background(), opsTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)

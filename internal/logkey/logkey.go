@@ -76,4 +76,11 @@ const (
 	Rate    = "ops_per_sec"        // generate: operations per second achieved
 	Target  = "target_ops_per_sec" // generate: operations per second asked for
 	Seed    = "seed"               // generate: the random seed, to repeat a run
+
+	Phase      = "phase"       // validate: what a table's comparison is doing
+	SourceRows = "source_rows" // validate: rows of a table in the source
+	DestRows   = "dest_rows"   // validate: rows of a table's current state in the destination
+	Missing    = "missing"     // validate: rows in the source only
+	Extra      = "extra"       // validate: rows in the destination only
+	Mismatched = "mismatched"  // validate: rows on both sides with other values
 )

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cdc2s3/cdc2s3/internal/logkey"
+
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
@@ -130,8 +132,8 @@ func Compare(ctx context.Context, tx pgx.Tx, store sink.Store, tables []Table, a
 		statuses[i].setPhase("done")
 		statuses[i].Done.Store(true)
 		if o.Log != nil {
-			o.Log.Info("table compared", "table", r.Table, "source_rows", r.SourceRows, "dest_rows", r.DestRows,
-				"missing", r.Missing, "extra", r.Extra, "mismatched", r.Mismatched)
+			o.Log.Info("table compared", logkey.Table, r.Table, logkey.SourceRows, r.SourceRows, logkey.DestRows, r.DestRows,
+				logkey.Missing, r.Missing, logkey.Extra, r.Extra, logkey.Mismatched, r.Mismatched)
 		}
 		results = append(results, r)
 	}
