@@ -35,6 +35,9 @@ type Options struct {
 	// zstd.SpeedBestCompression); 0 is ZstdDefaultLevel, which the
 	// measurement in docs/benchmarks.md ("zstd level") chose.
 	ZstdLevel zstd.Level
+	// Formats says how each table column's values reach Write, in column
+	// order; nil: every column in FormatText.
+	Formats []Format
 }
 
 // ZstdDefaultLevel is the zstd level files are written with: the fastest,
@@ -76,7 +79,8 @@ type Stats struct {
 // one table uses up to two cores. A Writer is not safe for concurrent use.
 type Writer struct {
 	cols      []Column
-	meta      int // metadata columns before the table's own
+	formats   []Format // of each of cols
+	meta      int      // metadata columns before the table's own
 	pw        *parquet.Writer
 	cur       *batch // rows being added
 	spare     *batch // the other batch, when not in flight
@@ -128,6 +132,13 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFormats(cols, o.Formats); err != nil {
+		return nil, err
+	}
+	formats := o.Formats
+	if len(formats) == 0 {
+		formats = make([]Format, len(cols))
+	}
 	schema, opts := buildSchema(cols, o.Reload)
 	meta := metaColumns
 	if o.Reload {
@@ -147,6 +158,7 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	}
 	return &Writer{
 		cols:     cols,
+		formats:  formats,
 		meta:     meta,
 		pw:       parquet.NewWriter(out, opts...),
 		cur:      newBatch(meta + len(cols)),
@@ -186,9 +198,10 @@ func (w *Writer) Columns() []Column { return w.cols }
 // Stats returns the counts so far.
 func (w *Writer) Stats() Stats { return w.stats }
 
-// Write appends one row. vals holds PostgreSQL's text output of each table
-// column in order; nil is NULL. The Writer keeps no reference to vals after
-// it returns.
+// Write appends one row. vals holds each table column's value in order,
+// in the column's format (Options.Formats; by default PostgreSQL's text
+// output); nil is NULL. The Writer keeps no reference to vals after it
+// returns.
 func (w *Writer) Write(m Meta, vals [][]byte) error {
 	if len(vals) != len(w.cols) {
 		return fmt.Errorf("row has %d values for %d columns", len(vals), len(w.cols))
@@ -200,24 +213,7 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 	for i, v := range b.vals {
 		w.mark[i] = len(v)
 	}
-	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
-	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
-	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(int64(m.LSN)), 0, 0, 2))
-	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(int64(m.Seq)), 0, 0, 3))
-	if len(m.Unchanged) == 0 {
-		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
-	} else {
-		for i, name := range m.Unchanged {
-			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
-		}
-	}
-	if w.meta > metaColumns {
-		if m.Reload == 0 {
-			b.vals[5] = append(b.vals[5], level(parquet.NullValue(), 0, 0, 5))
-		} else {
-			b.vals[5] = append(b.vals[5], level(parquet.Int64Value(int64(m.Reload)), 0, 1, 5))
-		}
-	}
+	w.appendMeta(m)
 	var n int64
 	big := false
 	for i, c := range w.cols {
@@ -227,15 +223,9 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 		big = big || len(v) >= bigValue
 		var err error
 		if c.Type.List {
-			err = w.appendList(c, v, col)
+			err = w.appendList(c, w.formats[i], v, col)
 		} else {
-			var pv parquet.Value
-			pv, err = w.convert(c, v)
-			if pv.IsNull() {
-				b.vals[col] = append(b.vals[col], level(pv, 0, 0, col))
-			} else {
-				b.vals[col] = append(b.vals[col], level(pv, 0, 1, col))
-			}
+			err = w.appendValue(c, w.formats[i], v, col)
 		}
 		if err != nil {
 			for j := range b.vals {
@@ -262,6 +252,55 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 		return w.handOff(big)
 	}
 	return nil
+}
+
+// appendMeta appends the metadata columns of a row.
+func (w *Writer) appendMeta(m Meta) {
+	b := w.cur
+	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
+	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
+	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(int64(m.LSN)), 0, 0, 2))
+	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(int64(m.Seq)), 0, 0, 3))
+	if len(m.Unchanged) == 0 {
+		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
+	} else {
+		for i, name := range m.Unchanged {
+			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
+		}
+	}
+	if w.meta > metaColumns {
+		if m.Reload == 0 {
+			b.vals[5] = append(b.vals[5], level(parquet.NullValue(), 0, 0, 5))
+		} else {
+			b.vals[5] = append(b.vals[5], level(parquet.Int64Value(int64(m.Reload)), 0, 1, 5))
+		}
+	}
+}
+
+// appendValue appends the value of a column that is not a LIST. On error
+// the value appended (NULL) is the caller's to remove.
+func (w *Writer) appendValue(c Column, f Format, v []byte, col int) error {
+	pv, err := w.convert(c, f, v)
+	def := 1
+	if pv.IsNull() {
+		def = 0
+	}
+	b := w.cur
+	b.vals[col] = append(b.vals[col], level(pv, 0, def, col))
+	return err
+}
+
+// numericText returns the text of the binary numeric v, written into the
+// batch's arena.
+func (w *Writer) numericText(v []byte) (parquet.Value, error) {
+	b := w.cur
+	start := len(b.arena)
+	var err error
+	if b.arena, err = appendNumericText(b.arena, v); err != nil {
+		b.arena = b.arena[:start]
+		return parquet.Value{}, err
+	}
+	return parquet.ByteArrayValue(b.arena[start:len(b.arena):len(b.arena)]), nil
 }
 
 // byteArray returns the value of v, copied into the batch's arena unless it
@@ -331,13 +370,20 @@ func (w *Writer) writeBatch(b *batch) error {
 
 // appendList appends the levels of an array column: NULL list (d=0), empty
 // list (d=1), NULL element (d=2), element (d=3).
-func (w *Writer) appendList(c Column, v []byte, col int) error {
+func (w *Writer) appendList(c Column, f Format, v []byte, col int) error {
 	b := w.cur
 	if v == nil {
 		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 0, col))
 		return nil
 	}
-	elems, dims, err := parseArray(v, w.elems[:0])
+	var elems [][]byte
+	var dims int
+	var err error
+	if f == FormatText {
+		elems, dims, err = parseArray(v, w.elems[:0])
+	} else {
+		elems, dims, err = parseBinaryArray(v, w.elems[:0])
+	}
 	w.elems = elems[:0]
 	if err != nil {
 		return err
@@ -350,7 +396,7 @@ func (w *Writer) appendList(c Column, v []byte, col int) error {
 		return nil
 	}
 	for i, e := range elems {
-		pv, err := w.convert(c, e)
+		pv, err := w.convert(c, f, e)
 		if err != nil {
 			return err
 		}
@@ -363,16 +409,25 @@ func (w *Writer) appendList(c Column, v []byte, col int) error {
 	return nil
 }
 
-// convert turns one text value into the Parquet value of c's type. NULL and
-// unrepresentable values come back as a null Value.
-func (w *Writer) convert(c Column, v []byte) (parquet.Value, error) {
+// convert turns one value (or array element) in format f into the Parquet
+// value of c's type. NULL and unrepresentable values come back as a null
+// Value.
+func (w *Writer) convert(c Column, f Format, v []byte) (parquet.Value, error) {
 	if v == nil {
 		return parquet.NullValue(), nil
 	}
-	if c.Type.Kind == String {
+	var pv parquet.Value
+	var err error
+	switch {
+	case f == FormatBinary:
+		pv, err = w.convertBinary(c.Type, v)
+	case f == FormatBinaryNumeric:
+		pv, err = w.numericText(v)
+	case c.Type.Kind == String:
 		return w.byteArray(v), nil
+	default:
+		pv, err = convertValue(c.Type, v)
 	}
-	pv, err := convertValue(c.Type, v)
 	if errors.Is(err, errUnrepresentable) {
 		w.stats.Nulled[c.Name]++
 		return parquet.NullValue(), nil
