@@ -150,6 +150,11 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 		// Spark 3.3 reads neither version 2 data pages nor
 		// DELTA_LENGTH_BYTE_ARRAY strings, parquet-go's defaults.
 		parquet.DataPageVersion(1),
+		// The column chunks' statistics and the column index hold the
+		// bounds readers prune with; in every page header as well they
+		// cost a pass over each page, and a large value four copies of
+		// itself in the header (min, max and their deprecated twins).
+		parquet.DataPageStatistics(false),
 		parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain),
 		parquet.CreatedBy("cdc2s3", "1", ""),
 	)
