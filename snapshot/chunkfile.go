@@ -53,7 +53,7 @@ func (c *chunkOutput) open() error {
 	if err != nil {
 		return errPermanent{fmt.Errorf("temp file: %w", err)}
 	}
-	w, err := pqfile.NewWriter(f, c.job.Columns, pqfile.Options{Compression: c.o.Compression, Formats: c.formats})
+	w, err := pqfile.NewWriter(f, c.job.Columns, pqfile.Options{Compression: c.o.Compression, Formats: c.formats, TempDir: c.o.TempDir})
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())

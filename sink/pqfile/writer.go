@@ -38,6 +38,10 @@ type Options struct {
 	// Formats says how each table column's values reach Write, in column
 	// order; nil: every column in FormatText.
 	Formats []Format
+	// TempDir is where a column's pages of the row group being built go
+	// once they pass spillBytes (a page of one large value); empty: they
+	// stay in memory.
+	TempDir string
 }
 
 // ZstdDefaultLevel is the zstd level files are written with: the fastest,
@@ -158,6 +162,9 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 		parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain),
 		parquet.CreatedBy("cdc2s3", "1", ""),
 	)
+	if o.TempDir != "" {
+		opts = append(opts, parquet.ColumnPageBuffers(&spillPool{dir: o.TempDir, limit: spillBytes}))
+	}
 	if o.RowGroupBytes <= 0 {
 		o.RowGroupBytes = DefaultRowGroupBytes
 	}
