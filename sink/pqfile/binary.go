@@ -31,98 +31,88 @@ var (
 	nan64 = func() float64 { f, _ := strconv.ParseFloat("NaN", 64); return f }()
 )
 
-// errBinaryLength reports a value whose length does not fit its type.
-func errBinaryLength(t Type, v []byte) error {
-	return fmt.Errorf("binary %s value of %d bytes", t.Kind, len(v))
-}
-
-// convertBinary converts the binary value v of a column of type t into its
-// Parquet value. String and Bytes values are copied into the batch's arena
-// (see byteArray), the others never refer to v.
-func (w *Writer) convertBinary(t Type, v []byte) (parquet.Value, error) {
+// putBinary sets *dst to the Parquet value of the binary value v of a
+// column of type t. String and Bytes values are copied into the batch's
+// arena (see byteArray), the others never refer to v.
+func (w *Writer) putBinary(dst *parquet.Value, t Type, v []byte) error {
 	be := binary.BigEndian
+	if n := fixedLength[t.Kind]; n != 0 && len(v) != n {
+		return fmt.Errorf("binary %s value of %d bytes", t.Kind, len(v))
+	}
 	switch t.Kind {
 	case String, Bytes:
-		return w.byteArray(v), nil
+		*dst = w.byteArray(v)
 	case Bool:
-		if len(v) != 1 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
-		return parquet.BooleanValue(v[0] != 0), nil
+		*dst = parquet.BooleanValue(v[0] != 0)
 	case Int16:
-		if len(v) != 2 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
-		return parquet.Int32Value(int32(int16(be.Uint16(v)))), nil
+		*dst = parquet.Int32Value(int32(int16(be.Uint16(v))))
 	case Int32:
-		if len(v) != 4 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
-		return parquet.Int32Value(int32(be.Uint32(v))), nil
+		*dst = parquet.Int32Value(int32(be.Uint32(v)))
 	case Int64:
-		if len(v) != 8 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
-		return parquet.Int64Value(int64(be.Uint64(v))), nil
+		*dst = parquet.Int64Value(int64(be.Uint64(v)))
 	case Float32:
-		if len(v) != 4 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
 		f := math.Float32frombits(be.Uint32(v))
 		if f != f {
 			f = nan32
 		}
-		return parquet.FloatValue(f), nil
+		*dst = parquet.FloatValue(f)
 	case Float64:
-		if len(v) != 8 {
-			return parquet.Value{}, errBinaryLength(t, v)
-		}
 		f := math.Float64frombits(be.Uint64(v))
 		if f != f {
 			f = nan64
 		}
-		return parquet.DoubleValue(f), nil
+		*dst = parquet.DoubleValue(f)
 	case Decimal:
-		return w.binaryDecimal(t, v)
+		return w.putDecimal(dst, t, v)
 	case Date:
 		d, err := binaryDate(v)
-		return parquet.Int32Value(d), err
+		*dst = parquet.Int32Value(d)
+		return err
 	case Timestamp, TimestampTZ:
 		ts, err := binaryTimestamp(v)
-		return parquet.Int64Value(ts), err
+		*dst = parquet.Int64Value(ts)
+		return err
+	default:
+		return fmt.Errorf("unsupported kind %s", t.Kind)
 	}
-	return parquet.Value{}, fmt.Errorf("unsupported kind %s", t.Kind)
+	return nil
 }
 
-// binaryDecimal converts a binary numeric into the DECIMAL(p,s) value of
-// t: INT32 or INT64 up to 18 digits, else a FIXED_LEN_BYTE_ARRAY in the
+// fixedLength is the length of the binary format of each fixed-size kind.
+var fixedLength = [...]int{Bool: 1, Int16: 2, Int32: 4, Int64: 8, Float32: 4, Float64: 8, Date: 4, Timestamp: 8, TimestampTZ: 8, String: 0}
+
+// putDecimal sets *dst to the DECIMAL(p,s) value of t of a binary numeric:
+// INT32 or INT64 up to 18 digits, else a FIXED_LEN_BYTE_ARRAY in the
 // batch's arena.
-func (w *Writer) binaryDecimal(t Type, v []byte) (parquet.Value, error) {
+func (w *Writer) putDecimal(dst *parquet.Value, t Type, v []byte) error {
 	u, neg, err := numericUnscaled(v, t.Scale)
 	if err != nil {
-		return parquet.Value{}, err
+		return err
 	}
 	if t.Precision <= 18 {
 		if u.hi != 0 || u.lo > math.MaxInt64 {
-			return parquet.Value{}, fmt.Errorf("numeric does not fit decimal(%d,%d)", t.Precision, t.Scale)
+			return fmt.Errorf("numeric does not fit decimal(%d,%d)", t.Precision, t.Scale)
 		}
 		i := int64(u.lo)
 		if neg {
 			i = -i
 		}
-		if t.Precision <= 9 {
-			if i < math.MinInt32 || i > math.MaxInt32 {
-				return parquet.Value{}, fmt.Errorf("numeric does not fit decimal(%d,%d)", t.Precision, t.Scale)
-			}
-			return parquet.Int32Value(int32(i)), nil
+		if t.Precision > 9 {
+			*dst = parquet.Int64Value(i)
+			return nil
 		}
-		return parquet.Int64Value(i), nil
+		if i < math.MinInt32 || i > math.MaxInt32 {
+			return fmt.Errorf("numeric does not fit decimal(%d,%d)", t.Precision, t.Scale)
+		}
+		*dst = parquet.Int32Value(int32(i))
+		return nil
 	}
 	b := w.arenaBytes(decimalBytes(t.Precision))
 	if err := u.putTwos(b, neg); err != nil {
-		return parquet.Value{}, fmt.Errorf("numeric does not fit decimal(%d,%d): %w", t.Precision, t.Scale, err)
+		return fmt.Errorf("numeric does not fit decimal(%d,%d): %w", t.Precision, t.Scale, err)
 	}
-	return parquet.FixedLenByteArrayValue(b), nil
+	*dst = parquet.FixedLenByteArrayValue(b)
+	return nil
 }
 
 // arenaBytes returns n bytes at the end of the batch's arena.
@@ -137,7 +127,7 @@ func (w *Writer) arenaBytes(n int) []byte {
 // since 1970-01-01. ±infinity is unrepresentable.
 func binaryDate(v []byte) (int32, error) {
 	if len(v) != 4 {
-		return 0, errBinaryLength(Type{Kind: Date}, v)
+		return 0, fmt.Errorf("binary date of %d bytes", len(v))
 	}
 	d := int32(binary.BigEndian.Uint32(v))
 	if d == math.MaxInt32 || d == math.MinInt32 {
@@ -156,7 +146,7 @@ func binaryDate(v []byte) (int32, error) {
 // unrepresentable, with the same bounds as parseTimestamp.
 func binaryTimestamp(v []byte) (int64, error) {
 	if len(v) != 8 {
-		return 0, errBinaryLength(Type{Kind: Timestamp}, v)
+		return 0, fmt.Errorf("binary timestamp of %d bytes", len(v))
 	}
 	t := int64(binary.BigEndian.Uint64(v))
 	if t == math.MaxInt64 || t == math.MinInt64 {

@@ -105,6 +105,7 @@ type batch struct {
 	rows       int
 	values     int
 	flushGroup bool // close the row group after these rows
+	big        bool // a value refers to the caller's memory (see bigValue)
 }
 
 func newBatch(leaves int) *batch { return &batch{vals: make([][]parquet.Value, leaves)} }
@@ -228,7 +229,8 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 	w.appendMeta(m)
 	var n int64
 	big := false
-	for i, c := range w.cols {
+	for i := range w.cols {
+		c := &w.cols[i]
 		col := w.meta + i
 		v := vals[i]
 		n += int64(len(v))
@@ -258,6 +260,7 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 		w.groupSize = 0
 		b.flushGroup = true
 	}
+	b.big = b.big || big
 	if big || b.flushGroup || b.rows >= batchRows || b.values >= batchValues || len(b.arena) >= batchBytes {
 		// A big value was not copied: its batch must be written before
 		// Write returns and the caller reuses vals.
@@ -269,50 +272,71 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 // appendMeta appends the metadata columns of a row.
 func (w *Writer) appendMeta(m Meta) {
 	b := w.cur
-	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
-	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
-	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(int64(m.LSN)), 0, 0, 2))
-	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(int64(m.Seq)), 0, 0, 3))
+	p := b.slot(0)
+	*p = parquet.ByteArrayValue(opBytes[m.Op : m.Op+1 : m.Op+1])
+	setLevels(p, 0, 0, 0)
+	p = b.slot(1)
+	*p = parquet.Int64Value(m.CommitTime)
+	setLevels(p, 0, 0, 1)
+	p = b.slot(2)
+	*p = parquet.Int64Value(int64(m.LSN))
+	setLevels(p, 0, 0, 2)
+	p = b.slot(3)
+	*p = parquet.Int64Value(int64(m.Seq))
+	setLevels(p, 0, 0, 3)
 	if len(m.Unchanged) == 0 {
-		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
+		setLevels(b.slot(4), 0, 0, 4)
 	} else {
 		for i, name := range m.Unchanged {
-			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
+			p = b.slot(4)
+			*p = parquet.ByteArrayValue([]byte(name))
+			setLevels(p, min(i, 1), 2, 4)
 		}
 	}
 	if w.meta > metaColumns {
+		p = b.slot(5)
 		if m.Reload == 0 {
-			b.vals[5] = append(b.vals[5], level(parquet.NullValue(), 0, 0, 5))
+			setLevels(p, 0, 0, 5)
 		} else {
-			b.vals[5] = append(b.vals[5], level(parquet.Int64Value(int64(m.Reload)), 0, 1, 5))
+			*p = parquet.Int64Value(int64(m.Reload))
+			setLevels(p, 0, 1, 5)
 		}
 	}
+}
+
+// slot appends a null Value to leaf column col and returns it, for the
+// caller to set in place (see setLevels).
+func (b *batch) slot(col int) *parquet.Value {
+	s := append(b.vals[col], parquet.Value{})
+	b.vals[col] = s
+	return &s[len(s)-1]
 }
 
 // appendValue appends the value of a column that is not a LIST. On error
 // the value appended (NULL) is the caller's to remove.
-func (w *Writer) appendValue(c Column, f Format, v []byte, col int) error {
-	pv, err := w.convert(c, f, v)
-	def := 1
-	if pv.IsNull() {
-		def = 0
+func (w *Writer) appendValue(c *Column, f Format, v []byte, col int) error {
+	dst := w.cur.slot(col)
+	set, err := w.put(dst, c, f, v)
+	def := 0
+	if set {
+		def = 1
 	}
-	b := w.cur
-	b.vals[col] = append(b.vals[col], level(pv, 0, def, col))
+	setLevels(dst, 0, def, col)
 	return err
 }
 
-// numericText returns the text of the binary numeric v, written into the
-// batch's arena.
-func (w *Writer) numericText(v []byte) (parquet.Value, error) {
+// putNumericText sets *dst to the text of the binary numeric v, written
+// into the batch's arena.
+func (w *Writer) putNumericText(dst *parquet.Value, v []byte) error {
 	b := w.cur
 	start := len(b.arena)
 	var err error
 	if b.arena, err = appendNumericText(b.arena, v); err != nil {
 		b.arena = b.arena[:start]
-		return parquet.Value{}, err
+		return err
 	}
-	return parquet.ByteArrayValue(b.arena[start:len(b.arena):len(b.arena)]), nil
+	*dst = parquet.ByteArrayValue(b.arena[start:len(b.arena):len(b.arena)])
+	return nil
 }
 
 // byteArray returns the value of v, copied into the batch's arena unless it
@@ -362,10 +386,12 @@ func (w *Writer) wait() error {
 func (w *Writer) writeBatch(b *batch) error {
 	defer func() {
 		for i := range b.vals {
-			clear(b.vals[i])
+			if b.big {
+				clear(b.vals[i])
+			}
 			b.vals[i] = b.vals[i][:0]
 		}
-		b.rows, b.values, b.arena, b.flushGroup = 0, 0, b.arena[:0], false
+		b.rows, b.values, b.arena, b.flushGroup, b.big = 0, 0, b.arena[:0], false, false
 	}()
 	for i, cw := range w.pw.ColumnWriters() {
 		if _, err := cw.WriteRowValues(b.vals[i]); err != nil {
@@ -382,10 +408,10 @@ func (w *Writer) writeBatch(b *batch) error {
 
 // appendList appends the levels of an array column: NULL list (d=0), empty
 // list (d=1), NULL element (d=2), element (d=3).
-func (w *Writer) appendList(c Column, f Format, v []byte, col int) error {
+func (w *Writer) appendList(c *Column, f Format, v []byte, col int) error {
 	b := w.cur
 	if v == nil {
-		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 0, col))
+		setLevels(b.slot(col), 0, 0, col)
 		return nil
 	}
 	var elems [][]byte
@@ -404,51 +430,53 @@ func (w *Writer) appendList(c Column, f Format, v []byte, col int) error {
 		w.stats.Flattened[c.Name]++
 	}
 	if len(elems) == 0 {
-		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 1, col))
+		setLevels(b.slot(col), 0, 1, col)
 		return nil
 	}
 	for i, e := range elems {
-		pv, err := w.convert(c, f, e)
+		dst := b.slot(col)
+		set, err := w.put(dst, c, f, e)
 		if err != nil {
 			return err
 		}
-		if pv.IsNull() {
-			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 2, col))
-		} else {
-			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 3, col))
+		def := 2
+		if set {
+			def = 3
 		}
+		setLevels(dst, min(i, 1), def, col)
 	}
 	return nil
 }
 
-// convert turns one value (or array element) in format f into the Parquet
-// value of c's type. NULL and unrepresentable values come back as a null
-// Value.
-func (w *Writer) convert(c Column, f Format, v []byte) (parquet.Value, error) {
+// put sets *dst, a null Value, to one value (or array element) v in
+// format f as the Parquet value of c's type, and reports whether it did:
+// it leaves NULL and unrepresentable values null. The value is set in
+// place, never copied on (see setLevels).
+func (w *Writer) put(dst *parquet.Value, c *Column, f Format, v []byte) (bool, error) {
 	if v == nil {
-		return parquet.NullValue(), nil
+		return false, nil
 	}
-	var pv parquet.Value
 	var err error
 	switch {
 	case f == FormatBinary:
-		pv, err = w.convertBinary(c.Type, v)
+		err = w.putBinary(dst, c.Type, v)
 	case f == FormatBinaryNumeric:
-		pv, err = w.numericText(v)
+		err = w.putNumericText(dst, v)
 	case c.Type.Kind == String:
-		return w.byteArray(v), nil
+		*dst = w.byteArray(v)
 	default:
-		pv, err = convertValue(c.Type, v)
+		*dst, err = convertValue(c.Type, v)
 	}
 	if errors.Is(err, errUnrepresentable) {
+		*dst = parquet.Value{}
 		w.stats.Nulled[c.Name]++
-		return parquet.NullValue(), nil
+		return false, nil
 	}
-	return pv, err
+	return true, err
 }
 
-// convertValue converts a value of any kind but String (which convert
-// copies into the batch's arena). Its result never refers to v.
+// convertValue converts a value of any kind but String (which put copies
+// into the batch's arena). Its result never refers to v.
 func convertValue(t Type, v []byte) (parquet.Value, error) {
 	switch t.Kind {
 	case Bool:
