@@ -190,3 +190,32 @@ func BenchmarkWriterBinary(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
 	b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
 }
+
+// BenchmarkLargeValue writes one row of a 100 MiB BINARY value between two
+// NULL rows, as the full load gets it (binary COPY, a temp dir for pages),
+// for the copies it makes: run with -benchtime 1x -memprofile and read the
+// profile's alloc_space (docs/benchmarks.md, "One large value").
+func BenchmarkLargeValue(b *testing.B) {
+	v := make([]byte, 100<<20)
+	for i := range v {
+		v[i] = byte(i * 7919 >> 3)
+	}
+	cols := []pqfile.Column{{Name: "id", Type: pqfile.Type{Kind: pqfile.Int32}}, {Name: "v", Type: pqfile.Type{Kind: pqfile.Bytes}}}
+	o := pqfile.Options{Formats: []pqfile.Format{pqfile.FormatBinary, pqfile.FormatBinary}, TempDir: b.TempDir()}
+	b.ReportAllocs()
+	for b.Loop() {
+		var out countWriter
+		w, err := pqfile.NewWriter(&out, cols, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, val := range [][]byte{nil, v, nil} {
+			if err := w.Write(pqfile.Meta{Op: 'I'}, [][]byte{binary.BigEndian.AppendUint32(nil, uint32(i)), val}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
