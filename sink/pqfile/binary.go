@@ -79,7 +79,7 @@ func (w *Writer) putBinary(dst *parquet.Value, t Type, v []byte) error {
 }
 
 // fixedLength is the length of the binary format of each fixed-size kind.
-var fixedLength = [...]int{Bool: 1, Int16: 2, Int32: 4, Int64: 8, Float32: 4, Float64: 8, Date: 4, Timestamp: 8, TimestampTZ: 8, String: 0}
+var fixedLength = [...]int{Bool: 1, Int16: 2, Int32: 4, Int64: 8, Float32: 4, Float64: 8, Date: 4, Timestamp: 8, TimestampTZ: 8}
 
 // putDecimal sets *dst to the DECIMAL(p,s) value of t of a binary numeric:
 // INT32 or INT64 up to 18 digits, else a FIXED_LEN_BYTE_ARRAY in the

@@ -39,16 +39,22 @@ func (t boundedType) NewColumnIndexer(sizeLimit int) parquet.ColumnIndexer {
 	return &byteArrayIndexer{limit: sizeLimit}
 }
 
+// boundedBuffer is a boundedType's column buffer: parquet-go's, whose
+// pages it wraps.
 type boundedBuffer struct{ parquet.ColumnBuffer }
 
+// Page returns the buffer's page, with bounded bounds.
 func (b *boundedBuffer) Page() parquet.Page { return &boundedPage{b.ColumnBuffer.Page()} }
 
+// Clone returns a copy of the buffer, still bounded.
 func (b *boundedBuffer) Clone() parquet.ColumnBuffer {
 	return &boundedBuffer{b.ColumnBuffer.Clone()}
 }
 
+// boundedPage is a page whose Bounds are at most maxBoundBytes long.
 type boundedPage struct{ parquet.Page }
 
+// Slice returns part of the page, still bounded.
 func (p *boundedPage) Slice(i, j int64) parquet.Page { return &boundedPage{p.Page.Slice(i, j)} }
 
 // Bounds returns the page's bounds, shortened to maxBoundBytes.
@@ -74,6 +80,7 @@ type byteArrayIndexer struct {
 	min, max   [][]byte
 }
 
+// Reset forgets the pages of the last column chunk.
 func (i *byteArrayIndexer) Reset() {
 	i.nullPages, i.nullCounts, i.min, i.max = i.nullPages[:0], i.nullCounts[:0], i.min[:0], i.max[:0]
 }

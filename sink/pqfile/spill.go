@@ -49,6 +49,8 @@ type spillBuffer struct {
 	pos  int64 // position in mem
 }
 
+// Write writes p at the buffer's position, moving the buffer to a file
+// first when p would take it past the limit.
 func (b *spillBuffer) Write(p []byte) (int, error) {
 	if b.file == nil && b.pos+int64(len(p)) > b.pool.limit {
 		if err := b.spill(); err != nil {
@@ -63,6 +65,7 @@ func (b *spillBuffer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Read reads from the buffer's position.
 func (b *spillBuffer) Read(p []byte) (int, error) {
 	if b.file != nil {
 		return b.file.Read(p)
@@ -84,6 +87,7 @@ func (b *spillBuffer) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
+// Seek sets the position for the next Read or Write.
 func (b *spillBuffer) Seek(offset int64, whence int) (int64, error) {
 	if b.file != nil {
 		return b.file.Seek(offset, whence)
