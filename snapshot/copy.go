@@ -314,7 +314,7 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 		o.Progress.add(prog, rows-told, bytes-toldBytes)
 		told, toldBytes = rows, bytes
 	}
-	rd := newCopyReader(o.TextCopy, func(fields [][]byte, size int) error {
+	rd := newCopyReader(func(fields [][]byte, size int) error {
 		if len(job.Columns) == 0 {
 			fields = fields[:0]
 		}
@@ -333,10 +333,11 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 			if err := lockAndCheck(ctx, conn, job, p.rel); err != nil {
 				return err
 			}
-			sql, err := copyStatement(ctx, conn, job, p, o.TextCopy, out)
+			sql, text, err := copyStatement(ctx, conn, job, p, o.TextCopy, out)
 			if err != nil {
 				return err
 			}
+			rd.use(text)
 			if beforeCopy != nil {
 				beforeCopy(conn)
 			}

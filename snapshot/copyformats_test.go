@@ -266,3 +266,64 @@ func readRows(t *testing.T, path string) ([]parquet.Row, string) {
 	}
 	return rows, pf.Schema().String()
 }
+
+// TestBinaryCopyFallsBack loads, as a role without USAGE on the schema of
+// an extension's type, a table with a column of that type: the binary COPY
+// would call the type's output function, which the role may not, so the
+// chunk is read with the text COPY (which needs no such privilege), and
+// the file is the same as the text COPY's.
+func TestBinaryCopyFallsBack(t *testing.T) {
+	ctx := context.Background()
+	pg := testenv.NewPostgres(t)
+	if err := pg.CreateDatabase(ctx, "fallback"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "fallback", `
+		CREATE SCHEMA ext;
+		CREATE EXTENSION hstore SCHEMA ext;
+		CREATE TABLE t (id int PRIMARY KEY, h ext.hstore, n numeric(10,2), s text);
+		INSERT INTO t SELECT g, ('a=>' || g)::ext.hstore, g / 3.0, md5(g::text) FROM generate_series(1, 1000) g;
+		CREATE ROLE loader LOGIN PASSWORD 'loader';
+		GRANT SELECT ON t TO loader;`); err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("postgres://loader:loader@127.0.0.1:%d/fallback?sslmode=disable", pg.Port())
+	conn, err := source.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exp, err := Export(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Close(ctx)
+	listed, err := source.UserTables(ctx, conn, []string{"public.t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := Prepare(ctx, exp.Conn(), listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := planRead(ctx, exp.Conn(), jobs[0], &relation{Schema: "public", Name: "t"}); err != nil || p != nil {
+		t.Fatalf("planRead = %v, %v; want no plan", p, err)
+	}
+	load := func(text bool) string {
+		dir := t.TempDir()
+		store, err := localfs.New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Copy(ctx, dsn, store, jobs, Options{Snapshot: exp.Name, LSN: exp.LSN, Time: exp.Time, Workers: 1,
+			ChunkSize: -1, TempDir: t.TempDir(), TextCopy: text, ProgressInterval: -1}); err != nil {
+			t.Fatalf("text %v: %v", text, err)
+		}
+		return filepath.Join(dir, filepath.FromSlash(sink.LoadKey("public", "t", 1)))
+	}
+	compareParquet(t, load(true), load(false))
+}

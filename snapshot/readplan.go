@@ -37,8 +37,9 @@ type readPlan struct {
 
 // typeRead is what the catalog says about one result type.
 type typeRead struct {
-	output string // its output function, schema-qualified and quoted
-	elem   uint32 // for an array, its element type after domains; else 0
+	output   string // its output function, schema-qualified and quoted
+	callable bool   // the session may call it (the text COPY needs not)
+	elem     uint32 // for an array, its element type after domains; else 0
 }
 
 // typeReadsSQL describes result types: their output functions and, for
@@ -55,13 +56,17 @@ WITH RECURSIVE t AS (
 	WHERE d.typtype = 'd' AND e.depth < 16
 )
 SELECT t.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname),
+       pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'),
        coalesce((SELECT e.base FROM e WHERE e.oid = t.oid ORDER BY e.depth DESC LIMIT 1), 0)
 FROM t
 JOIN pg_catalog.pg_proc p ON p.oid = t.typoutput
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace`
 
 // planRead makes the read plan of job's columns from rel, through conn in
-// the chunk's transaction.
+// the chunk's transaction. It returns nil, for the text COPY, when a column
+// would need an output function the session may not call (an extension's
+// type in a schema it has no USAGE on): the text COPY needs no privilege on
+// them.
 func planRead(ctx context.Context, conn *pgx.Conn, job Job, rel *relation) (*readPlan, error) {
 	if len(job.Columns) == 0 {
 		return &readPlan{}, nil
@@ -89,7 +94,7 @@ func planRead(ctx context.Context, conn *pgx.Conn, job Job, rel *relation) (*rea
 	}
 	var oid uint32
 	var tr typeRead
-	if _, err := pgx.ForEachRow(trows, []any{&oid, &tr.output, &tr.elem}, func() error {
+	if _, err := pgx.ForEachRow(trows, []any{&oid, &tr.output, &tr.callable, &tr.elem}, func() error {
 		reads[oid] = tr
 		return nil
 	}); err != nil {
@@ -102,6 +107,9 @@ func planRead(ctx context.Context, conn *pgx.Conn, job Job, rel *relation) (*rea
 			return nil, fmt.Errorf("%s.%s: type %d not in the catalog", job.Table, c.Name, oids[i])
 		}
 		p.exprs[i], p.formats[i] = columnRead(c, oids[i], tr)
+		if p.formats[i] == pqfile.FormatText && !tr.callable {
+			return nil, nil
+		}
 	}
 	return p, nil
 }
@@ -141,34 +149,55 @@ func copyBinarySQL(job Job, rel *relation, b blockRange, p *readPlan) string {
 	return "COPY (SELECT " + list + " FROM ONLY " + rel.qualifiedName() + job.Table.Where(b.where()) + ") TO STDOUT (FORMAT binary)"
 }
 
-// copyReader parses a COPY stream into rows: copyRows (text) or
-// copyBinaryRows.
-type copyReader interface {
-	Write(p []byte) (int, error)
-	Close() error
+// copyReader parses a COPY stream into rows, with copyRows (text) or
+// copyBinaryRows as the COPY it reads next was asked for (use).
+type copyReader struct {
+	text   *copyRows
+	binary *copyBinaryRows
+	isText bool
 }
 
-// newCopyReader returns the reader of the format copyStatement asks for.
-func newCopyReader(text bool, row func(fields [][]byte, size int) error) copyReader {
-	if text {
-		return newCopyRows(row)
-	}
-	return newCopyBinaryRows(row)
+// newCopyReader returns a reader that hands each row to row.
+func newCopyReader(row func(fields [][]byte, size int) error) *copyReader {
+	return &copyReader{text: newCopyRows(row), binary: newCopyBinaryRows(row)}
 }
 
-// copyStatement returns the COPY of one part of a chunk: in text format
-// when text is set, else in binary format with the part's read plan, whose
-// formats out's next rows take.
-func copyStatement(ctx context.Context, conn *pgx.Conn, job Job, p part, text bool, out *chunkOutput) (string, error) {
-	if text {
-		return copySQL(job, p.rel, p.rng), nil
+// use sets the format of the next COPY.
+func (r *copyReader) use(text bool) { r.isText = text }
+
+// Write parses p in the current format.
+func (r *copyReader) Write(p []byte) (int, error) {
+	if r.isText {
+		return r.text.Write(p)
 	}
-	plan, err := planRead(ctx, conn, job, p.rel)
-	if err != nil {
-		return "", err
+	return r.binary.Write(p)
+}
+
+// Close checks that the COPY ended with a whole row.
+func (r *copyReader) Close() error {
+	if r.isText {
+		return r.text.Close()
+	}
+	return r.binary.Close()
+}
+
+// copyStatement returns the COPY of one part of a chunk and whether it is
+// in text format: when text is set, or when the part cannot be read in
+// binary (see planRead); else in binary format with the part's read plan,
+// whose formats out's next rows take.
+func copyStatement(ctx context.Context, conn *pgx.Conn, job Job, p part, text bool, out *chunkOutput) (string, bool, error) {
+	var plan *readPlan
+	if !text {
+		var err error
+		if plan, err = planRead(ctx, conn, job, p.rel); err != nil {
+			return "", false, err
+		}
+	}
+	if plan == nil {
+		return copySQL(job, p.rel, p.rng), true, out.setFormats(nil)
 	}
 	if err := out.setFormats(plan.formats); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return copyBinarySQL(job, p.rel, p.rng, plan), nil
+	return copyBinarySQL(job, p.rel, p.rng, plan), false, nil
 }
