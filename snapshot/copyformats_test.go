@@ -21,10 +21,10 @@ import (
 )
 
 // everyTypeSQL creates public.every with a column of every type the
-// contract's type table names and more (domains over domains, composites
-// and arrays, arrays of every kind, types whose cast to text differs from
-// their output), a row of special values, a row of NULLs, and rows of
-// values drawn at random.
+// contract's type table names and more (domains over domains, composites,
+// arrays, enums, ranges and bit(4), arrays of every kind, types whose cast
+// to text differs from their output), a row of special values, a row of
+// NULLs, and rows of values drawn at random.
 const everyTypeSQL = `
 CREATE EXTENSION citext;
 CREATE EXTENSION hstore;
@@ -35,6 +35,9 @@ CREATE DOMAIN pos2 AS posint;
 CREATE DOMAIN amount AS numeric(5,1);
 CREATE DOMAIN dpair AS pair;
 CREATE DOMAIN tags AS text[];
+CREATE DOMAIN dmood AS mood;
+CREATE DOMAIN drange AS int4range;
+CREATE DOMAIN dbits AS bit(4);
 CREATE TABLE every (
 	id int PRIMARY KEY,
 	b bool, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8,
@@ -47,6 +50,7 @@ CREATE TABLE every (
 	ai int[], ai2 int2[], ai8 int8[], at text[], avc varchar[], ach char(3)[], ajs json[], ajb jsonb[], au uuid[],
 	atz timestamptz[], ats timestamp[], ad date[], an numeric(6,2)[], anf numeric[], af4 float4[], af float8[], ab bool[],
 	aby bytea[], abx box[], adom posint[], dtags tags, aen mood[], aip inet[], acomp pair[],
+	den dmood, drng drange, dbt dbits,
 	g int GENERATED ALWAYS AS (id * 2) STORED
 );
 INSERT INTO every (id, b, i2, i4, i8, f4, f8, n5, n18, n30, n38, nfree, n50, nneg, t, vc, ch, nm, ci, js, jb, en, u, c1,
@@ -71,6 +75,7 @@ INSERT INTO every (id, b, i2, i4, i8, f4, f8, n5, n18, n30, n38, nfree, n50, nne
  '00:00', '00:00+00', 'PT0S', '::1', '::/0', '00:00:00:00:00:00', 0, B'0000', B'', '\x', '', '', '(0,0)', '', 0,
  '0044-03-15 BC', '4713-11-24 00:00:00 BC', '294276-12-31 23:59:59.999999+00', '1970-01-01', 1, 1, 0, ROW(NULL, NULL), NULL, 'empty', '{}',
  '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}');
+UPDATE every SET den = 'happy', drng = '[2,9)', dbt = B'1011' WHERE id = 1;
 INSERT INTO every (id, b, i2, i4, i8, f4, f8, n5, n18, n30, n38, nfree, n50, nneg, t, ch, js, jb, u, iv, ip, mo, by, d, ts, tstz,
 	domn, ai, at, atz, an, anf, af, aby)
 SELECT g, g % 3 = 0, (g * 37 % 65536 - 32768)::int2, (g * 7919)::int4 * (1 - 2 * (g % 2)), g::int8 * 1000000007 * (1 - 2 * (g % 2)),
@@ -182,6 +187,7 @@ func checkPlan(t *testing.T, conn *pgx.Conn, job Job) {
 		"ai": "binary", "at": "binary", "ach": "binary", "ajs": "binary", "an": "binary", "anf": "binary numeric", "aby": "binary",
 		"adom": "binary", "dtags": "binary",
 		"jb": "text", "ip": "text", "x": "text", "ci": "text", "c1": "text", "comp": "text", "dcomp": "text", "ajb": "text", "abx": "text", "aip": "text",
+		"den": "text", "drng": "text", "dbt": "text",
 	}
 	for i, c := range job.Columns {
 		w, ok := want[c.Name]

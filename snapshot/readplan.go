@@ -107,11 +107,30 @@ func planRead(ctx context.Context, conn *pgx.Conn, job Job, rel *relation) (*rea
 			return nil, fmt.Errorf("%s.%s: type %d not in the catalog", job.Table, c.Name, oids[i])
 		}
 		p.exprs[i], p.formats[i] = columnRead(c, oids[i], tr)
-		if p.formats[i] == pqfile.FormatText && !tr.callable {
+		if p.formats[i] != pqfile.FormatText {
+			continue
+		}
+		if !tr.callable {
 			return nil, nil
+		}
+		if job.Table.Columns[i].TypeOID != oids[i] {
+			// A domain: its base type's output function may be
+			// polymorphic (enum_out, range_out) and refuse it, so the
+			// value is cast to the base type and its typmod (free).
+			var base string
+			if err := conn.QueryRow(ctx, "SELECT pg_catalog.format_type($1, $2)", oids[i], fields[i].TypeModifier).Scan(&base); err != nil {
+				return nil, fmt.Errorf("look up type %d: %w", oids[i], err)
+			}
+			p.exprs[i] = outputText(tr.output, pgx.Identifier{c.Name}.Sanitize()+"::"+base)
 		}
 	}
 	return p, nil
+}
+
+// outputText returns the SQL of the text the output function output gives
+// for expr, as a text value.
+func outputText(output, expr string) string {
+	return "pg_catalog.textin(" + output + "(" + expr + "))"
 }
 
 // columnRead chooses what to select for column c, whose result type is oid,
@@ -137,7 +156,7 @@ func columnRead(c pqfile.Column, oid uint32, tr typeRead) (string, pqfile.Format
 	if f, ok := binaryOf(in); ok && in != 0 {
 		return col, f
 	}
-	return "pg_catalog.textin(" + tr.output + "(" + col + "))", pqfile.FormatText
+	return outputText(tr.output, col), pqfile.FormatText
 }
 
 // copyBinarySQL returns the binary COPY statement of a chunk's part.
