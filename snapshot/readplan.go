@@ -24,6 +24,11 @@ import (
 // text (no typmod, or a precision above 38) comes in binary and is printed
 // by the writer (pqfile.FormatBinaryNumeric).
 //
+// A domain is first cast to its base type (with its typmod): polymorphic
+// output functions such as enum_out refuse a domain. Where the session may
+// not call an output function (no USAGE on its schema), the chunk is read
+// with the text COPY instead, which needs no privilege on it.
+//
 // The plan is made in each chunk's transaction, once its relation is
 // locked, from the types the SELECT yields then (domains looked through, as
 // PostgreSQL describes result columns): the catalog the COPY itself reads.
