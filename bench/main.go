@@ -66,7 +66,11 @@ type config struct {
 	// ReloadUpdateRate single-row updates per second.
 	ReloadRows       int64
 	ReloadUpdateRate int
-	Perf             bool
+	// BigValueMiB is the size of the one value of phase F, copied once
+	// per type of BigValueTypes.
+	BigValueMiB   int64
+	BigValueTypes []string
+	Perf          bool
 	// QuietWait bounds the wait for other load on the machine to stop
 	// before each measurement.
 	QuietWait time.Duration
@@ -185,6 +189,11 @@ func run() error {
 			return fmt.Errorf("reload: %w", err)
 		}
 	}
+	if b.cfg.Phases["bigvalue"] && b.cfg.BigValueMiB > 0 {
+		if res.BigValue, err = b.runBigValue(ctx); err != nil {
+			return fmt.Errorf("big value: %w", err)
+		}
+	}
 	res.Elapsed = time.Since(b.start)
 	res.Warnings = b.warnings
 
@@ -228,7 +237,7 @@ func (c *config) fromEnv() error {
 		return d
 	}
 	for _, name := range []string{"BENCH_SNAPSHOT_ROWS", "BENCH_SNAPSHOT_WORKERS", "BENCH_SNAPSHOT_COMPRESSIONS", "BENCH_CHANGES", "BENCH_TXN_SIZE", "BENCH_LATENCY_RATE",
-		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT", "BENCH_TRANSPORTS", "BENCH_RELOAD_ROWS", "BENCH_RELOAD_UPDATE_RATE"} {
+		"BENCH_LATENCY_TXN_ROWS", "BENCH_LATENCY_SECONDS", "BENCH_LATENCY_FLUSH", "BENCH_BIGTXN_ROWS", "BENCH_PHASES", "BENCH_PERF", "BENCH_LOAD_REPEAT", "BENCH_STREAM_REPEAT", "BENCH_TRANSPORTS", "BENCH_RELOAD_ROWS", "BENCH_RELOAD_UPDATE_RATE", "BENCH_BIGVALUE_MB", "BENCH_BIGVALUE_TYPES"} {
 		if os.Getenv(name) != "" {
 			c.Custom = append(c.Custom, name)
 		}
@@ -245,6 +254,15 @@ func (c *config) fromEnv() error {
 	c.BigTxnRows = num("BENCH_BIGTXN_ROWS", 5_000_000)
 	c.ReloadRows = num("BENCH_RELOAD_ROWS", 1_000_000)
 	c.ReloadUpdateRate = int(num("BENCH_RELOAD_UPDATE_RATE", 200))
+	c.BigValueMiB = num("BENCH_BIGVALUE_MB", 100)
+	for _, t := range strings.Split(envOr("BENCH_BIGVALUE_TYPES", "jsonb,text,bytea"), ",") {
+		switch t = strings.TrimSpace(t); t {
+		case "jsonb", "text", "bytea":
+			c.BigValueTypes = append(c.BigValueTypes, t)
+		default:
+			errs = append(errs, fmt.Errorf("BENCH_BIGVALUE_TYPES: %q is not jsonb, text or bytea", t))
+		}
+	}
 	c.Perf = os.Getenv("BENCH_PERF") == "1"
 	c.QuietWait = dur("BENCH_QUIET_WAIT", 20*time.Second)
 	for _, s := range strings.Split(envOr("BENCH_SNAPSHOT_WORKERS", "1,2,4"), ",") {
@@ -280,12 +298,12 @@ func (c *config) fromEnv() error {
 		c.Transports = append(c.Transports, t)
 	}
 	c.Phases = map[string]bool{}
-	for _, p := range strings.Split(envOr("BENCH_PHASES", "load,stream,latency,bigtxn,reload"), ",") {
+	for _, p := range strings.Split(envOr("BENCH_PHASES", "load,stream,latency,bigtxn,reload,bigvalue"), ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "load", "stream", "latency", "bigtxn", "reload":
+		case "load", "stream", "latency", "bigtxn", "reload", "bigvalue":
 			c.Phases[p] = true
 		default:
-			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn, reload)", p))
+			errs = append(errs, fmt.Errorf("BENCH_PHASES: unknown phase %q (load, stream, latency, bigtxn, reload, bigvalue)", p))
 		}
 	}
 	if c.LoadRepeat < 1 || c.StreamRepeat < 1 {

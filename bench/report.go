@@ -18,6 +18,7 @@ type results struct {
 	Latency  []*latencyRun
 	BigTxn   *streamResult
 	Reload   *reloadResult
+	BigValue *bigValueResult
 	Elapsed  time.Duration
 	Warnings []string
 }
@@ -191,6 +192,11 @@ func (r *results) anyContended() bool {
 	for _, l := range r.Latency {
 		all = append(all, l.Usage)
 	}
+	if bv := r.BigValue; bv != nil {
+		for _, run := range bv.Runs {
+			all = append(all, run.Usage)
+		}
+	}
 	return slices.ContainsFunc(all, contended)
 }
 
@@ -268,6 +274,9 @@ func (r *results) verdicts() []verdict {
 	} else {
 		v = append(v, verdict{false, fmt.Sprintf("peak RSS < %s on a %s-row transaction: not measured in this run (phase bigtxn skipped)", bytesIEC(targetRSS), thousands(targetRSSRows))})
 	}
+	if bv := r.BigValue; bv != nil {
+		v = append(v, bv.verdicts()...)
+	}
 	return v
 }
 
@@ -291,6 +300,9 @@ func (r *results) text() string {
 	}
 	if e := r.Reload; e != nil {
 		fmt.Fprintf(&sb, "\nE. Online reload of %s rows under %d updates/s (the daemon streaming; sampled every 100 ms)\n%s", thousands(e.Rows), e.Rate, e.table().text())
+	}
+	if bv := r.BigValue; bv != nil {
+		fmt.Fprintf(&sb, "\nF. Full load of one value of %d MiB (cdc2s3 snapshot, peak RSS from rusage)\n%s", bv.MiB, bv.table().text())
 	}
 	if r.anyContended() {
 		sb.WriteString("\n" + contendedNote + "\n")
@@ -330,8 +342,9 @@ func (r *results) markdown() string {
 		fmt.Fprintf(&sb, "; the backlog of phase B is also drained over %s", transports[c.Transports[1]])
 	}
 	sb.WriteString("\n")
-	fmt.Fprintf(&sb, "- Sizes: BENCH_SNAPSHOT_ROWS=%d, BENCH_SNAPSHOT_WORKERS=%s, BENCH_SNAPSHOT_COMPRESSIONS=%s, BENCH_CHANGES=%d, BENCH_TXN_SIZE=%d, BENCH_LATENCY_RATE=%d, BENCH_LATENCY_SECONDS=%s, BENCH_LATENCY_FLUSH=%s, BENCH_BIGTXN_ROWS=%d, BENCH_RELOAD_ROWS=%d, BENCH_RELOAD_UPDATE_RATE=%d\n",
-		c.SnapshotRows, joinInts(c.SnapshotWorkers), strings.Join(c.SnapshotCompressions, ","), c.Changes, c.TxnSize, c.LatencyRate, c.LatencyDuration, c.LatencyFlush, c.BigTxnRows, c.ReloadRows, c.ReloadUpdateRate)
+	fmt.Fprintf(&sb, "- Sizes: BENCH_SNAPSHOT_ROWS=%d, BENCH_SNAPSHOT_WORKERS=%s, BENCH_SNAPSHOT_COMPRESSIONS=%s, BENCH_CHANGES=%d, BENCH_TXN_SIZE=%d, BENCH_LATENCY_RATE=%d, BENCH_LATENCY_SECONDS=%s, BENCH_LATENCY_FLUSH=%s, BENCH_BIGTXN_ROWS=%d, BENCH_RELOAD_ROWS=%d, BENCH_RELOAD_UPDATE_RATE=%d, BENCH_BIGVALUE_MB=%d, BENCH_BIGVALUE_TYPES=%s\n",
+		c.SnapshotRows, joinInts(c.SnapshotWorkers), strings.Join(c.SnapshotCompressions, ","), c.Changes, c.TxnSize, c.LatencyRate, c.LatencyDuration, c.LatencyFlush, c.BigTxnRows, c.ReloadRows, c.ReloadUpdateRate,
+		c.BigValueMiB, strings.Join(c.BigValueTypes, ","))
 	sb.WriteString("\n### Targets\n\n")
 	for _, v := range r.verdicts() {
 		fmt.Fprintf(&sb, "- **%s**: %s\n", mark(v.Met), v.Text)
@@ -362,6 +375,11 @@ func (r *results) markdown() string {
 			"the time runs from the request to the daemon's `reload complete`. The longest transaction is the oldest `xact_start` in `pg_stat_activity` "+
 			"on the database during the reload, and the slot lag `pg_current_wal_lsn() - confirmed_flush_lsn`, both sampled every 100 ms. The baseline is psql's COPY of the table in the same run.\n\n%s",
 			thousands(e.Rows), e.Rate, e.table().markdown())
+	}
+	if bv := r.BigValue; bv != nil {
+		fmt.Fprintf(&sb, "\n### F. One large value\n\nA table of three rows whose middle one holds one value of %d MiB (md5 digests; stored without compression), copied by `cdc2s3 snapshot` "+
+			"with one worker, with the default COPY and, where the binary has the flag, with `--snapshot-text-copy`. Peak RSS is the process's `ru_maxrss`; \"× value\" is it over the value's size.\n\n%s",
+			bv.MiB, bv.table().markdown())
 	}
 	if r.anyContended() {
 		sb.WriteString("\n" + contendedNote + "\n")

@@ -76,6 +76,9 @@ type Config struct {
 	DatePartition *sink.DatePartition
 	TempDir       string
 	ArraysAsText  bool
+	// SnapshotTextCopy reads the full load with COPY's text format instead
+	// of its binary format (snapshot.Options.TextCopy).
+	SnapshotTextCopy bool
 	// ReloadChunkSize is the bytes of values a reload's chunk aims at (0:
 	// DefaultReloadChunkSize); ReloadRate caps the bytes per second a
 	// reload reads (0: no cap), so it cannot starve the stream.

@@ -222,6 +222,7 @@ func loadOnce(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, cfg Conf
 		Progress: progress,
 		Snapshot: res.Snapshot, LSN: lsn, Time: taken, Workers: cfg.SnapshotWorkers, ChunkSize: cfg.SnapshotChunkSize,
 		MaxFileSize: cfg.MaxFileSize, Compression: cfg.Compression, TempDir: cfg.TempDir, Log: log,
+		TextCopy: cfg.SnapshotTextCopy,
 	})
 	if err != nil {
 		return st, err

@@ -11,7 +11,8 @@
 #      credentials;
 #   3. runs bin/cdc2s3-bench: A. full load vs COPY, B. draining a backlog
 #      vs pg_recvlogical (local directory and S3), C. commit-to-visible
-#      latency, D. one large transaction; it prints a summary and writes
+#      latency, D. one large transaction, E. an online reload, F. the full
+#      load of one large value; it prints a summary and writes
 #      the results section of docs/benchmarks.md;
 #   4. stops everything it started and removes the temp dir, also on
 #      failure or Ctrl-C.
@@ -39,7 +40,9 @@
 #   BENCH_BIGTXN_ROWS (5000000)    rows of the one-transaction test, 0 skips it
 #   BENCH_RELOAD_ROWS (1000000)    rows of the table phase E reloads online
 #   BENCH_RELOAD_UPDATE_RATE (200) updates per second during the reload
-#   BENCH_PHASES (load,stream,latency,bigtxn,reload)  which phases to run
+#   BENCH_BIGVALUE_MB (100)        size of the one value phase F loads
+#   BENCH_BIGVALUE_TYPES (jsonb,text,bytea)  its column types, one table each
+#   BENCH_PHASES (load,stream,latency,bigtxn,reload,bigvalue)  which phases to run
 #   BENCH_TRANSPORTS (tcp,unix)    how clients reach PostgreSQL: every phase
 #                                  over the first, phase B over each
 #   BENCH_PERF (0)                 1: profile cdc2s3's local drain with perf

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
@@ -13,9 +14,10 @@ type chunkOutput struct {
 	job Job
 	o   Options
 
-	f     *os.File // file being written, nil between files
-	w     *pqfile.Writer
-	files []localFile
+	f       *os.File // file being written, nil between files
+	w       *pqfile.Writer
+	formats []pqfile.Format // of the rows to write (nil: text)
+	files   []localFile
 
 	rows, bytes       int64 // rows and uncompressed value bytes in files
 	textBytes         int64 // COPY text bytes read
@@ -51,13 +53,25 @@ func (c *chunkOutput) open() error {
 	if err != nil {
 		return errPermanent{fmt.Errorf("temp file: %w", err)}
 	}
-	w, err := pqfile.NewWriter(f, c.job.Columns, pqfile.Options{Compression: c.o.Compression})
+	w, err := pqfile.NewWriter(f, c.job.Columns, pqfile.Options{Compression: c.o.Compression, Formats: c.formats, TempDir: c.o.TempDir})
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return errPermanent{err}
 	}
 	c.f, c.w = f, w
+	return nil
+}
+
+// setFormats sets the formats of the rows written next; a file begun with
+// other formats is sealed first.
+func (c *chunkOutput) setFormats(formats []pqfile.Format) error {
+	if c.w != nil && !slices.Equal(c.formats, formats) {
+		if err := c.seal(); err != nil {
+			return err
+		}
+	}
+	c.formats = formats
 	return nil
 }
 

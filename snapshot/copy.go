@@ -314,7 +314,7 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 		o.Progress.add(prog, rows-told, bytes-toldBytes)
 		told, toldBytes = rows, bytes
 	}
-	rd := newCopyRows(func(fields [][]byte, size int) error {
+	rd := newCopyReader(func(fields [][]byte, size int) error {
 		if len(job.Columns) == 0 {
 			fields = fields[:0]
 		}
@@ -333,11 +333,16 @@ func (w *worker) copy(ctx context.Context, c *chunk) (*chunkOutput, error) {
 			if err := lockAndCheck(ctx, conn, job, p.rel); err != nil {
 				return err
 			}
+			sql, text, err := copyStatement(ctx, conn, job, p, o.TextCopy, out)
+			if err != nil {
+				return err
+			}
+			rd.use(text)
 			if beforeCopy != nil {
 				beforeCopy(conn)
 			}
 			// Rows are parsed and written as they arrive, inside CopyTo.
-			_, err := conn.PgConn().CopyTo(ctx, rd, copySQL(job, p.rel, p.rng))
+			_, err = conn.PgConn().CopyTo(ctx, rd, sql)
 			tell()
 			if err != nil {
 				return fmt.Errorf("copy: %w", err)

@@ -55,6 +55,10 @@ type Options struct {
 	// (default DefaultProgressInterval); negative: never, for a caller
 	// that shows Progress itself.
 	ProgressInterval time.Duration
+	// TextCopy reads chunks with COPY's text format instead of its binary
+	// format: the same files, at more cost to the server and to cdc2s3
+	// (for comparisons, and as a fallback).
+	TextCopy bool
 }
 
 // Job is one table to copy with its resolved output columns.

@@ -43,6 +43,9 @@ func destFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tables", Usage: "comma-separated schema.table list (default: all tables)", EnvVars: env("TABLES")},
 		&cli.BoolFlag{Name: "arrays-as-text", Usage: "write array columns as PostgreSQL's array text instead of LIST", EnvVars: env("ARRAYS_AS_TEXT")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for files being built; each process works in a directory of its own under it and removes those of cdc2s3 processes that died (default: the system temp dir)", EnvVars: env("TEMP_DIR")},
+		// Hidden: the same files either way; for comparisons and as a
+		// fallback should a server refuse the binary COPY's output functions.
+		&cli.BoolFlag{Name: "snapshot-text-copy", Hidden: true, Usage: "read the full load with COPY's text format instead of its binary format (the same files, at more CPU)", EnvVars: env("SNAPSHOT_TEXT_COPY")},
 	)
 }
 
@@ -237,6 +240,7 @@ func streamConfig(c *cli.Context) (pipeline.Config, error) {
 		MaxFileSize:            maxFile,
 		TempDir:                c.String("temp-dir"),
 		ArraysAsText:           c.Bool("arrays-as-text"),
+		SnapshotTextCopy:       c.Bool("snapshot-text-copy"),
 	}, nil
 }
 
@@ -420,7 +424,7 @@ func snapshotCommand(stop context.Context) *cli.Command {
 				return err
 			}
 			defer tmp.Close()
-			o := snapshot.Options{MaxFileSize: maxFile, ChunkSize: chunkSize, TempDir: tmp.Path}
+			o := snapshot.Options{MaxFileSize: maxFile, ChunkSize: chunkSize, TempDir: tmp.Path, TextCopy: c.Bool("snapshot-text-copy")}
 			if isTerminal(os.Stderr) {
 				// A redrawn display instead of progress log lines; other
 				// log lines print above it.

@@ -158,6 +158,9 @@ func configCommand(cmds []*cli.Command) *cli.Command {
 							continue
 						}
 						seen[name] = true
+						if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+							continue // hidden: not a setting to start from
+						}
 						df, ok := f.(cli.DocGenerationFlag)
 						if !ok {
 							continue

@@ -2,8 +2,10 @@ package pqfile_test
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +56,7 @@ func BenchmarkWriter(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for i := 0; i < b.N; i++ {
 				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
 				if err := w.Write(m, rows[i%len(rows)]); err != nil {
@@ -63,9 +66,17 @@ func BenchmarkWriter(b *testing.B) {
 			if err := w.Close(); err != nil {
 				b.Fatal(err)
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
 			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
 		})
 	}
+}
+
+// cpuTime is the process's user and system time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // countWriter counts and discards what is written.
@@ -104,5 +115,107 @@ func BenchmarkZstdLevel(b *testing.B) {
 			}
 			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
 		})
+	}
+}
+
+// benchFormats are the formats of benchCols in the snapshot's binary COPY:
+// attrs (jsonb) comes as its output text.
+var benchFormats = []pqfile.Format{pqfile.FormatBinary, pqfile.FormatBinary, pqfile.FormatBinary, pqfile.FormatBinary, pqfile.FormatText, pqfile.FormatBinary}
+
+// benchRowsBinary returns benchRows(n) as the binary COPY sends them.
+func benchRowsBinary(n int) [][][]byte {
+	rows := benchRows(n)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	pgEpoch := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, r := range rows {
+		g := i + 1
+		ts := base.Add(time.Duration(g) * time.Second).Sub(pgEpoch).Microseconds()
+		r[0] = binary.BigEndian.AppendUint64(nil, uint64(g))
+		r[2] = binary.BigEndian.AppendUint64(nil, uint64(ts))
+		r[3] = numericBinary(int64(g%100000/100), int64(g%100))
+		r[5] = binary.BigEndian.AppendUint32(nil, uint32(g%1000))
+	}
+	return rows
+}
+
+// numericBinary encodes the non-negative numeric whole.frac (two decimals,
+// whole below 10^8) as numeric_send does.
+func numericBinary(whole, frac int64) []byte {
+	var digits []uint16
+	weight := -1
+	if whole >= 10000 {
+		digits, weight = append(digits, uint16(whole/10000), uint16(whole%10000)), 1
+	} else if whole > 0 {
+		digits, weight = append(digits, uint16(whole)), 0
+	}
+	if frac > 0 {
+		digits = append(digits, uint16(frac*100))
+	} else if len(digits) == 0 {
+		weight = 0
+	}
+	for len(digits) > 0 && digits[len(digits)-1] == 0 {
+		digits = digits[:len(digits)-1]
+	}
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(digits)))
+	b = binary.BigEndian.AppendUint16(b, uint16(int16(weight)))
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint16(b, 2)
+	for _, d := range digits {
+		b = binary.BigEndian.AppendUint16(b, d)
+	}
+	return b
+}
+
+// BenchmarkWriterBinary is BenchmarkWriter with the values in the binary
+// COPY's formats, the full load's path.
+func BenchmarkWriterBinary(b *testing.B) {
+	rows := benchRowsBinary(1 << 17)
+	var out countWriter
+	w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Formats: benchFormats})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
+		if err := w.Write(m, rows[i%len(rows)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
+	b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+}
+
+// BenchmarkLargeValue writes one row of a 100 MiB BINARY value between two
+// NULL rows, as the full load gets it (binary COPY, a temp dir for pages),
+// for the copies it makes: run with -benchtime 1x -memprofile and read the
+// profile's alloc_space (docs/benchmarks.md, "One large value").
+func BenchmarkLargeValue(b *testing.B) {
+	v := make([]byte, 100<<20)
+	for i := range v {
+		v[i] = byte(i * 7919 >> 3)
+	}
+	cols := []pqfile.Column{{Name: "id", Type: pqfile.Type{Kind: pqfile.Int32}}, {Name: "v", Type: pqfile.Type{Kind: pqfile.Bytes}}}
+	o := pqfile.Options{Formats: []pqfile.Format{pqfile.FormatBinary, pqfile.FormatBinary}, TempDir: b.TempDir()}
+	b.ReportAllocs()
+	for b.Loop() {
+		var out countWriter
+		w, err := pqfile.NewWriter(&out, cols, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, val := range [][]byte{nil, v, nil} {
+			if err := w.Write(pqfile.Meta{Op: 'I'}, [][]byte{binary.BigEndian.AppendUint32(nil, uint32(i)), val}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -6,18 +6,22 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// level returns v with its repetition level, definition level and column
-// index set, as v.Level(rep, def, col) does.
+// setLevels sets the repetition level, definition level and column index
+// of *v, as *v = v.Level(rep, def, col) does.
 //
 // parquet.Value.Level is not inlined (it panics on out-of-range levels),
 // and the writer calls it for every value: about a sixth of the CPU time of
-// writing a file. level sets the fields directly, through a mirror of
+// writing a file. setLevels sets the fields directly, through a mirror of
 // parquet.Value's layout that is checked when the program starts (see
-// valueLayoutOK). The levels here come from the schema, always in range.
-func level(v parquet.Value, rep, def, col int) parquet.Value {
-	l := (*valueLayout)(unsafe.Pointer(&v))
+// valueLayoutOK), and in place: the writer builds each value where it
+// stays (batch.slot), since setting the fields on a copy on the stack and
+// copying it on made the processor wait for the bytes just stored (store
+// forwarding fails on such overlapping copies), a quarter of the CPU time
+// of the writer's conversions. The levels here come from the schema,
+// always in range.
+func setLevels(v *parquet.Value, rep, def, col int) {
+	l := (*valueLayout)(unsafe.Pointer(v))
 	l.rep, l.def, l.col = byte(rep), byte(def), ^uint16(col)
-	return v
 }
 
 // valueLayout mirrors parquet.Value in parquet-go v0.32: data pointer and

@@ -6,7 +6,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// TestLevel checks level against parquet.Value.Level on values of every
+// TestLevel checks setLevels against parquet.Value.Level on values of every
 // kind at every level the schemas use.
 func TestLevel(t *testing.T) {
 	if !valueLayoutOK {
@@ -16,9 +16,10 @@ func TestLevel(t *testing.T) {
 		for rep := range 2 {
 			for def := range 4 {
 				for _, col := range []int{0, 4, 5, 1604} {
-					got, want := level(v, rep, def, col), v.Level(rep, def, col)
+					got, want := v, v.Level(rep, def, col)
+					setLevels(&got, rep, def, col)
 					if got.RepetitionLevel() != rep || got.DefinitionLevel() != def || got.Column() != col || !parquet.Equal(got, want) {
-						t.Fatalf("level(%v, %d, %d, %d) = %v, want %v", v, rep, def, col, got, want)
+						t.Fatalf("setLevels(%v, %d, %d, %d) = %v, want %v", v, rep, def, col, got, want)
 					}
 				}
 			}

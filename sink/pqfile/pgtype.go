@@ -74,3 +74,58 @@ func numericType(typmod int32) Type {
 	}
 	return DecimalType(precision, scale)
 }
+
+// Built-in types whose binary format is their text output.
+const (
+	oidName    = 19
+	oidText    = 25
+	oidJSON    = 114
+	oidBPChar  = 1042
+	oidVarchar = 1043
+)
+
+// NumericOID is numeric's type OID: a String column of it can take
+// FormatBinaryNumeric.
+const NumericOID = oidNumeric
+
+// KindOID returns the built-in type whose binary format a column of kind k
+// takes in FormatBinary (numeric for Decimal), 0 for String, whose binary
+// format is text (see TextBinary).
+func KindOID(k Kind) uint32 {
+	switch k {
+	case Bool:
+		return oidBool
+	case Bytes:
+		return oidBytea
+	case Int16:
+		return oidInt2
+	case Int32:
+		return oidInt4
+	case Int64:
+		return oidInt8
+	case Float32:
+		return oidFloat4
+	case Float64:
+		return oidFloat8
+	case Date:
+		return oidDate
+	case Timestamp:
+		return oidTimestamp
+	case TimestampTZ:
+		return oidTimestampTZ
+	case Decimal:
+		return oidNumeric
+	}
+	return 0
+}
+
+// TextBinary reports whether the binary format of the built-in type oid is
+// the same bytes as its text output (text, varchar, bpchar, name, json), so
+// that a String column of it can take FormatBinary.
+func TextBinary(oid uint32) bool {
+	switch oid {
+	case oidText, oidVarchar, oidBPChar, oidName, oidJSON:
+		return true
+	}
+	return false
+}

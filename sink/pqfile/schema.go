@@ -81,7 +81,7 @@ func leafNode(t Type) parquet.Node {
 			return parquet.Decimal(t.Scale, t.Precision, wideDecimalType{parquet.FixedLenByteArrayType(decimalBytes(t.Precision))})
 		}
 	case Bytes:
-		return parquet.Leaf(parquet.ByteArrayType)
+		return parquet.Leaf(boundedType{parquet.ByteArrayType})
 	case Date:
 		return parquet.Date()
 	case Timestamp:
@@ -89,7 +89,7 @@ func leafNode(t Type) parquet.Node {
 	case TimestampTZ:
 		return parquet.TimestampAdjusted(parquet.Microsecond, true)
 	default:
-		return parquet.String()
+		return parquet.Leaf(boundedType{parquet.String().Type()})
 	}
 }
 

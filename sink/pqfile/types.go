@@ -3,8 +3,11 @@
 // columns, with the types Athena engine v3 and Spark 3.3 read as they are.
 //
 // Values arrive as PostgreSQL's text output (pgoutput and COPY both produce
-// it under the same session settings), so a LOAD row and a CDC row of the
-// same value go through the same conversion and come out identical.
+// it under the same session settings), or, for the full load, in the types'
+// binary format (COPY's binary format, Options.Formats), which is cheaper to
+// produce and to read. Both conversions give the same Parquet value for the
+// same PostgreSQL value, so a LOAD row and a CDC row of the same value come
+// out identical.
 package pqfile
 
 import (

@@ -35,6 +35,13 @@ type Options struct {
 	// zstd.SpeedBestCompression); 0 is ZstdDefaultLevel, which the
 	// measurement in docs/benchmarks.md ("zstd level") chose.
 	ZstdLevel zstd.Level
+	// Formats says how each table column's values reach Write, in column
+	// order; nil: every column in FormatText.
+	Formats []Format
+	// TempDir is where a column's pages of the row group being built go
+	// once they pass spillBytes (a page of one large value); empty: they
+	// stay in memory.
+	TempDir string
 }
 
 // ZstdDefaultLevel is the zstd level files are written with: the fastest,
@@ -76,7 +83,8 @@ type Stats struct {
 // one table uses up to two cores. A Writer is not safe for concurrent use.
 type Writer struct {
 	cols      []Column
-	meta      int // metadata columns before the table's own
+	formats   []Format // of each of cols
+	meta      int      // metadata columns before the table's own
 	pw        *parquet.Writer
 	cur       *batch // rows being added
 	spare     *batch // the other batch, when not in flight
@@ -97,6 +105,7 @@ type batch struct {
 	rows       int
 	values     int
 	flushGroup bool // close the row group after these rows
+	big        bool // a value refers to the caller's memory (see bigValue)
 }
 
 func newBatch(leaves int) *batch { return &batch{vals: make([][]parquet.Value, leaves)} }
@@ -128,6 +137,13 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFormats(cols, o.Formats); err != nil {
+		return nil, err
+	}
+	formats := o.Formats
+	if len(formats) == 0 {
+		formats = make([]Format, len(cols))
+	}
 	schema, opts := buildSchema(cols, o.Reload)
 	meta := metaColumns
 	if o.Reload {
@@ -139,14 +155,23 @@ func NewWriter(out io.Writer, cols []Column, o Options) (*Writer, error) {
 		// Spark 3.3 reads neither version 2 data pages nor
 		// DELTA_LENGTH_BYTE_ARRAY strings, parquet-go's defaults.
 		parquet.DataPageVersion(1),
+		// The column chunks' statistics and the column index hold the
+		// bounds readers prune with; in every page header as well they
+		// cost a pass over each page, and a large value four copies of
+		// itself in the header (min, max and their deprecated twins).
+		parquet.DataPageStatistics(false),
 		parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain),
 		parquet.CreatedBy("cdc2s3", "1", ""),
 	)
+	if o.TempDir != "" {
+		opts = append(opts, parquet.ColumnPageBuffers(&spillPool{dir: o.TempDir, limit: spillBytes}))
+	}
 	if o.RowGroupBytes <= 0 {
 		o.RowGroupBytes = DefaultRowGroupBytes
 	}
 	return &Writer{
 		cols:     cols,
+		formats:  formats,
 		meta:     meta,
 		pw:       parquet.NewWriter(out, opts...),
 		cur:      newBatch(meta + len(cols)),
@@ -186,9 +211,10 @@ func (w *Writer) Columns() []Column { return w.cols }
 // Stats returns the counts so far.
 func (w *Writer) Stats() Stats { return w.stats }
 
-// Write appends one row. vals holds PostgreSQL's text output of each table
-// column in order; nil is NULL. The Writer keeps no reference to vals after
-// it returns.
+// Write appends one row. vals holds each table column's value in order,
+// in the column's format (Options.Formats; by default PostgreSQL's text
+// output); nil is NULL. The Writer keeps no reference to vals after it
+// returns.
 func (w *Writer) Write(m Meta, vals [][]byte) error {
 	if len(vals) != len(w.cols) {
 		return fmt.Errorf("row has %d values for %d columns", len(vals), len(w.cols))
@@ -200,42 +226,20 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 	for i, v := range b.vals {
 		w.mark[i] = len(v)
 	}
-	b.vals[0] = append(b.vals[0], level(parquet.ByteArrayValue(opBytes[m.Op:m.Op+1:m.Op+1]), 0, 0, 0))
-	b.vals[1] = append(b.vals[1], level(parquet.Int64Value(m.CommitTime), 0, 0, 1))
-	b.vals[2] = append(b.vals[2], level(parquet.Int64Value(int64(m.LSN)), 0, 0, 2))
-	b.vals[3] = append(b.vals[3], level(parquet.Int64Value(int64(m.Seq)), 0, 0, 3))
-	if len(m.Unchanged) == 0 {
-		b.vals[4] = append(b.vals[4], level(parquet.NullValue(), 0, 0, 4))
-	} else {
-		for i, name := range m.Unchanged {
-			b.vals[4] = append(b.vals[4], level(parquet.ByteArrayValue([]byte(name)), min(i, 1), 2, 4))
-		}
-	}
-	if w.meta > metaColumns {
-		if m.Reload == 0 {
-			b.vals[5] = append(b.vals[5], level(parquet.NullValue(), 0, 0, 5))
-		} else {
-			b.vals[5] = append(b.vals[5], level(parquet.Int64Value(int64(m.Reload)), 0, 1, 5))
-		}
-	}
+	w.appendMeta(m)
 	var n int64
 	big := false
-	for i, c := range w.cols {
+	for i := range w.cols {
+		c := &w.cols[i]
 		col := w.meta + i
 		v := vals[i]
 		n += int64(len(v))
 		big = big || len(v) >= bigValue
 		var err error
 		if c.Type.List {
-			err = w.appendList(c, v, col)
+			err = w.appendList(c, w.formats[i], v, col)
 		} else {
-			var pv parquet.Value
-			pv, err = w.convert(c, v)
-			if pv.IsNull() {
-				b.vals[col] = append(b.vals[col], level(pv, 0, 0, col))
-			} else {
-				b.vals[col] = append(b.vals[col], level(pv, 0, 1, col))
-			}
+			err = w.appendValue(c, w.formats[i], v, col)
 		}
 		if err != nil {
 			for j := range b.vals {
@@ -256,11 +260,82 @@ func (w *Writer) Write(m Meta, vals [][]byte) error {
 		w.groupSize = 0
 		b.flushGroup = true
 	}
+	b.big = b.big || big
 	if big || b.flushGroup || b.rows >= batchRows || b.values >= batchValues || len(b.arena) >= batchBytes {
 		// A big value was not copied: its batch must be written before
 		// Write returns and the caller reuses vals.
 		return w.handOff(big)
 	}
+	return nil
+}
+
+// appendMeta appends the metadata columns of a row.
+func (w *Writer) appendMeta(m Meta) {
+	b := w.cur
+	p := b.slot(0)
+	*p = parquet.ByteArrayValue(opBytes[m.Op : m.Op+1 : m.Op+1])
+	setLevels(p, 0, 0, 0)
+	p = b.slot(1)
+	*p = parquet.Int64Value(m.CommitTime)
+	setLevels(p, 0, 0, 1)
+	p = b.slot(2)
+	*p = parquet.Int64Value(int64(m.LSN))
+	setLevels(p, 0, 0, 2)
+	p = b.slot(3)
+	*p = parquet.Int64Value(int64(m.Seq))
+	setLevels(p, 0, 0, 3)
+	if len(m.Unchanged) == 0 {
+		setLevels(b.slot(4), 0, 0, 4)
+	} else {
+		for i, name := range m.Unchanged {
+			p = b.slot(4)
+			*p = parquet.ByteArrayValue([]byte(name))
+			setLevels(p, min(i, 1), 2, 4)
+		}
+	}
+	if w.meta > metaColumns {
+		p = b.slot(5)
+		if m.Reload == 0 {
+			setLevels(p, 0, 0, 5)
+		} else {
+			*p = parquet.Int64Value(int64(m.Reload))
+			setLevels(p, 0, 1, 5)
+		}
+	}
+}
+
+// slot appends a null Value to leaf column col and returns it, for the
+// caller to set in place (see setLevels).
+func (b *batch) slot(col int) *parquet.Value {
+	s := append(b.vals[col], parquet.Value{})
+	b.vals[col] = s
+	return &s[len(s)-1]
+}
+
+// appendValue appends the value of a column that is not a LIST. On error
+// the value appended (NULL) is the caller's to remove.
+func (w *Writer) appendValue(c *Column, f Format, v []byte, col int) error {
+	dst := w.cur.slot(col)
+	set, err := w.put(dst, c, f, v)
+	def := 0
+	if set {
+		def = 1
+	}
+	setLevels(dst, 0, def, col)
+	return err
+}
+
+// putNumericText sets *dst to the text of the binary numeric v, written
+// into the batch's arena.
+func (w *Writer) putNumericText(dst *parquet.Value, v []byte) error {
+	b := w.cur
+	start := len(b.arena)
+	var err error
+	if b.arena, err = appendNumericText(b.arena, v); err != nil {
+		b.arena = b.arena[:start]
+		return err
+	}
+	*dst = parquet.ByteArrayValue(b.arena[start:len(b.arena):len(b.arena)])
 	return nil
 }
 
@@ -311,10 +386,12 @@ func (w *Writer) wait() error {
 func (w *Writer) writeBatch(b *batch) error {
 	defer func() {
 		for i := range b.vals {
-			clear(b.vals[i])
+			if b.big {
+				clear(b.vals[i])
+			}
 			b.vals[i] = b.vals[i][:0]
 		}
-		b.rows, b.values, b.arena, b.flushGroup = 0, 0, b.arena[:0], false
+		b.rows, b.values, b.arena, b.flushGroup, b.big = 0, 0, b.arena[:0], false, false
 	}()
 	for i, cw := range w.pw.ColumnWriters() {
 		if _, err := cw.WriteRowValues(b.vals[i]); err != nil {
@@ -331,13 +408,20 @@ func (w *Writer) writeBatch(b *batch) error {
 
 // appendList appends the levels of an array column: NULL list (d=0), empty
 // list (d=1), NULL element (d=2), element (d=3).
-func (w *Writer) appendList(c Column, v []byte, col int) error {
+func (w *Writer) appendList(c *Column, f Format, v []byte, col int) error {
 	b := w.cur
 	if v == nil {
-		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 0, col))
+		setLevels(b.slot(col), 0, 0, col)
 		return nil
 	}
-	elems, dims, err := parseArray(v, w.elems[:0])
+	var elems [][]byte
+	var dims int
+	var err error
+	if f == FormatText {
+		elems, dims, err = parseArray(v, w.elems[:0])
+	} else {
+		elems, dims, err = parseBinaryArray(v, w.elems[:0])
+	}
 	w.elems = elems[:0]
 	if err != nil {
 		return err
@@ -346,42 +430,53 @@ func (w *Writer) appendList(c Column, v []byte, col int) error {
 		w.stats.Flattened[c.Name]++
 	}
 	if len(elems) == 0 {
-		b.vals[col] = append(b.vals[col], level(parquet.NullValue(), 0, 1, col))
+		setLevels(b.slot(col), 0, 1, col)
 		return nil
 	}
 	for i, e := range elems {
-		pv, err := w.convert(c, e)
+		dst := b.slot(col)
+		set, err := w.put(dst, c, f, e)
 		if err != nil {
 			return err
 		}
-		if pv.IsNull() {
-			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 2, col))
-		} else {
-			b.vals[col] = append(b.vals[col], level(pv, min(i, 1), 3, col))
+		def := 2
+		if set {
+			def = 3
 		}
+		setLevels(dst, min(i, 1), def, col)
 	}
 	return nil
 }
 
-// convert turns one text value into the Parquet value of c's type. NULL and
-// unrepresentable values come back as a null Value.
-func (w *Writer) convert(c Column, v []byte) (parquet.Value, error) {
+// put sets *dst, a null Value, to one value (or array element) v in
+// format f as the Parquet value of c's type, and reports whether it did:
+// it leaves NULL and unrepresentable values null. The value is set in
+// place, never copied on (see setLevels).
+func (w *Writer) put(dst *parquet.Value, c *Column, f Format, v []byte) (bool, error) {
 	if v == nil {
-		return parquet.NullValue(), nil
+		return false, nil
 	}
-	if c.Type.Kind == String {
-		return w.byteArray(v), nil
+	var err error
+	switch {
+	case f == FormatBinary:
+		err = w.putBinary(dst, c.Type, v)
+	case f == FormatBinaryNumeric:
+		err = w.putNumericText(dst, v)
+	case c.Type.Kind == String:
+		*dst = w.byteArray(v)
+	default:
+		*dst, err = convertValue(c.Type, v)
 	}
-	pv, err := convertValue(c.Type, v)
 	if errors.Is(err, errUnrepresentable) {
+		*dst = parquet.Value{}
 		w.stats.Nulled[c.Name]++
-		return parquet.NullValue(), nil
+		return false, nil
 	}
-	return pv, err
+	return true, err
 }
 
-// convertValue converts a value of any kind but String (which convert
-// copies into the batch's arena). Its result never refers to v.
+// convertValue converts a value of any kind but String (which put copies
+// into the batch's arena). Its result never refers to v.
 func convertValue(t Type, v []byte) (parquet.Value, error) {
 	switch t.Kind {
 	case Bool:
