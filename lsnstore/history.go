@@ -90,6 +90,12 @@ type ColumnRecord struct {
 	// added under another default), so rows older than AddedLSN took one
 	// of several values and Missing (nil) is not theirs.
 	MissingVaries bool `json:"missing_varies,omitempty"`
+	// AttNum is the column's number in the source table
+	// (pg_attribute.attnum), 0 while unknown (histories written before it
+	// was recorded): a column dropped and added again under the same name
+	// gets a new one, the only trace of it when no change of the table
+	// came in between.
+	AttNum int16 `json:"attnum,omitempty"`
 	// Type is the column's type in the files written last
 	// (pqfile.Type.String(), e.g. "int64", "decimal(12,2)",
 	// "list<string>"): what a catalog declares it as. Empty in a history
@@ -143,6 +149,34 @@ func (h *History) Observe(columns []string, at sink.Pos, missing func(name strin
 		changed = true
 	}
 	return changed
+}
+
+// ObserveAttNums records the number of each live column that nums names
+// (name → pg_attribute.attnum), seen at the row position at. A column
+// whose recorded number differs was dropped and added again under its
+// name: its incarnation ends at at and a new one starts there, with
+// missing's value (as Observe asks it). It reports whether the history
+// changed and whether a column was added again.
+func (h *History) ObserveAttNums(nums map[string]int16, at sink.Pos, missing func(name string) (*string, bool)) (changed, readded bool) {
+	n := len(h.Columns)
+	for i := 0; i < n; i++ {
+		c := &h.Columns[i]
+		num, ok := nums[c.Name]
+		switch {
+		case c.DroppedLSN != 0 || !ok || c.AttNum == num:
+		case c.AttNum == 0:
+			c.AttNum, changed = num, true
+		default:
+			c.DroppedLSN = max(at.LSN, 1)
+			rec := ColumnRecord{Name: c.Name, AttNum: num, AddedLSN: at.LSN, AddedSeq: at.Seq, Type: c.Type}
+			if missing != nil {
+				rec.Missing, rec.MissingVaries = missing(c.Name)
+			}
+			h.Columns = append(h.Columns, rec)
+			changed, readded = true, true
+		}
+	}
+	return changed, readded
 }
 
 // ObserveTypes records the type of each live column that types names

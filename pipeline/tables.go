@@ -137,8 +137,13 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 	k := rel.Namespace + "\x00" + rel.Name
 	t := w.tables[k]
 	if t != nil && t.rel == rel {
-		return t, nil
+		if !w.resent[rel.ID] {
+			return t, nil
+		}
+		delete(w.resent, rel.ID)
+		return t, w.checkAttNums(ctx, t, rel, at)
 	}
+	delete(w.resent, rel.ID)
 	if t == nil || t.rel == nil {
 		var err error
 		if t, err = w.tableState(ctx, rel.Namespace, rel.Name); err != nil {
@@ -161,17 +166,17 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 		names[i] = c.Name
 	}
 	var missErr error
-	observed := t.history.Observe(names, at, func(name string) (*string, bool) {
-		v, varies, err := source.MissingValue(ctx, w.conn, rel.ID, name)
-		if err != nil {
-			missErr = err
-		}
-		if varies {
-			w.log.Warn("the partitions hold different missing values for an added column: rows older than the column take none of them in the merge",
-				logkey.Table, t.label, logkey.Column, name)
-		}
-		return v, varies
-	})
+	missing := w.missingValue(ctx, t, rel.ID, &missErr)
+	observed := t.history.Observe(names, at, missing)
+	nums, err := source.AttNums(ctx, w.conn, rel.ID)
+	if err != nil {
+		return nil, err
+	}
+	numbered, readded := t.history.ObserveAttNums(nums, at, missing)
+	if readded {
+		w.log.Info("a column was dropped and added again under its name", logkey.Table, t.label, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
+	}
+	observed = observed || numbered
 	types := make(map[string]string, len(cols))
 	for _, c := range cols {
 		types[c.Name] = c.Type.String()
@@ -188,6 +193,52 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 	}
 	t.rel, t.cols = rel, cols
 	return t, nil
+}
+
+// missingValue returns the function that reads an added column's missing
+// value for the schema history; the first error it meets goes to *errp.
+func (w *writer) missingValue(ctx context.Context, t *table, relID uint32, errp *error) func(name string) (*string, bool) {
+	return func(name string) (*string, bool) {
+		v, varies, err := source.MissingValue(ctx, w.conn, relID, name)
+		if err != nil && *errp == nil {
+			*errp = err
+		}
+		if varies {
+			w.log.Warn("the partitions hold different missing values for an added column: rows older than the column take none of them in the merge",
+				logkey.Table, t.label, logkey.Column, name)
+		}
+		return v, varies
+	}
+}
+
+// checkAttNums compares the columns' numbers with the history's when the
+// stream sent a table's relation again with the same columns: a column
+// dropped and added again under its name with no change of the table in
+// between looks the same in the stream, and only its new number tells.
+// The new incarnation starts at at, the table's first row since.
+func (w *writer) checkAttNums(ctx context.Context, t *table, rel *decoder.Relation, at sink.Pos) error {
+	if err := w.catalogReady(ctx); err != nil {
+		return err
+	}
+	nums, err := source.AttNums(ctx, w.conn, rel.ID)
+	if err != nil {
+		return err
+	}
+	var missErr error
+	changed, readded := t.history.ObserveAttNums(nums, at, w.missingValue(ctx, t, rel.ID, &missErr))
+	if missErr != nil {
+		return missErr
+	}
+	if !changed {
+		return nil
+	}
+	t.historyDirty = true
+	if readded {
+		w.windowChanged(t)
+		w.log.Info("a column was dropped and added again under its name", logkey.Table, t.label, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
+		return w.seal(t)
+	}
+	return nil
 }
 
 // tableState returns the writer's state of a table folder, reading what

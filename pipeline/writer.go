@@ -57,6 +57,10 @@ type writer struct {
 	// visible to the catalog connection (visible.go).
 	xid     uint32
 	visible bool
+	// resent are the relations the stream sent again since their table's
+	// last row: the columns' numbers are checked at the next row (a
+	// column dropped and added again under its name).
+	resent map[uint32]bool
 }
 
 func newWriter(cfg Config, conn *pgx.Conn, store sink.Store, states *lsnstore.Store, checkpoint pglogrepl.LSN, h *handoff, log *slog.Logger) *writer {
@@ -64,6 +68,7 @@ func newWriter(cfg Config, conn *pgx.Conn, store sink.Store, states *lsnstore.St
 		cfg: cfg, conn: conn, store: store, states: states, h: h, log: log,
 		dec:     decoder.New(),
 		tables:  map[string]*table{},
+		resent:  map[uint32]bool{},
 		windows: map[string]*reloadRun{},
 	}
 	w.initReloads(nil)
@@ -218,6 +223,7 @@ func (w *writer) commit(ctx context.Context, each func(func([]byte) error) error
 			if w.reloadShared != nil {
 				w.reloadShared.relationChanged()
 			}
+			w.resent[described.ID] = true
 			return w.setKey(ctx, described, end)
 		}
 		for _, row := range rows {

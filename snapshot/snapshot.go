@@ -205,6 +205,11 @@ func SaveHistories(ctx context.Context, states *lsnstore.Store, jobs []Job) erro
 			names[i] = c.Name
 		}
 		h.Observe(names, sink.Pos{}, nil)
+		nums := make(map[string]int16, len(j.Table.Columns))
+		for _, c := range j.Table.Columns {
+			nums[c.Name] = c.AttNum
+		}
+		h.ObserveAttNums(nums, sink.Pos{}, nil)
 		h.ObserveTypes(columnTypes(j.Columns))
 		h.ObserveKey(j.Table.Key, 0)
 		h.Partitions = j.Partitions

@@ -54,6 +54,9 @@ type Column struct {
 	Name    string
 	TypeOID uint32
 	TypeMod int32
+	// AttNum is the column's number in the table (pg_attribute.attnum):
+	// a column dropped and added again under the same name has a new one.
+	AttNum int16
 }
 
 // QualifiedName returns the quoted "schema"."name".
@@ -232,7 +235,7 @@ func Describe(ctx context.Context, conn *pgx.Conn, oid uint32) (Table, error) {
 	}
 	t.Partitioned = kind == 'p'
 	rows, err := conn.Query(ctx, `
-		SELECT attname, atttypid, atttypmod FROM pg_attribute
+		SELECT attname, atttypid, atttypmod, attnum FROM pg_attribute
 		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
 		ORDER BY attnum`, oid)
 	if err != nil {
@@ -240,7 +243,7 @@ func Describe(ctx context.Context, conn *pgx.Conn, oid uint32) (Table, error) {
 	}
 	t.Columns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
 		var c Column
-		err := r.Scan(&c.Name, &c.TypeOID, &c.TypeMod)
+		err := r.Scan(&c.Name, &c.TypeOID, &c.TypeMod, &c.AttNum)
 		return c, err
 	})
 	if err != nil {
@@ -422,4 +425,26 @@ func EstimatedRows(ctx context.Context, conn *pgx.Conn, t Table) (int64, error) 
 		return 0, fmt.Errorf("row estimate of %s.%s: %w", t.Schema, t.Name, err)
 	}
 	return n, nil
+}
+
+// AttNums returns the number (pg_attribute.attnum) of each column of the
+// table oid, by name.
+func AttNums(ctx context.Context, conn *pgx.Conn, oid uint32) (map[string]int16, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT attname, attnum FROM pg_attribute
+		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %d: %w", oid, err)
+	}
+	nums := map[string]int16{}
+	var name string
+	var num int16
+	_, err = pgx.ForEachRow(rows, []any{&name, &num}, func() error {
+		nums[name] = num
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("columns of %d: %w", oid, err)
+	}
+	return nums, nil
 }
