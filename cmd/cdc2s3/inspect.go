@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ func inspectCommand() *cli.Command {
 // opCounts counts the rows of each Op value.
 type opCounts struct {
 	I, U, D, T int64
+	L, R       int64 // a reload's rows and markers (docs/reload.md)
 	Other      int64 // any other value, including NULL; never written by cdc2s3
 }
 
@@ -91,6 +93,10 @@ func (o *opCounts) add(v parquet.Value) {
 		o.D++
 	case "T":
 		o.T++
+	case "L":
+		o.L++
+	case "R":
+		o.R++
 	default:
 		o.Other++
 	}
@@ -98,7 +104,7 @@ func (o *opCounts) add(v parquet.Value) {
 
 // plus returns the sum of o and p.
 func (o opCounts) plus(p opCounts) opCounts {
-	return opCounts{I: o.I + p.I, U: o.U + p.U, D: o.D + p.D, T: o.T + p.T, Other: o.Other + p.Other}
+	return opCounts{I: o.I + p.I, U: o.U + p.U, D: o.D + p.D, T: o.T + p.T, L: o.L + p.L, R: o.R + p.R, Other: o.Other + p.Other}
 }
 
 // tableSummary is what inspect reports for one table folder.
@@ -171,7 +177,7 @@ func runInspect(ctx context.Context, out, errOut io.Writer, store sink.Store, lo
 			fmt.Fprintf(errOut, "warning: %s holds %d object(s) that are not LOAD or CDC files; a query over *.parquet may read them too\n", s.Dir, s.Other)
 		}
 		if s.Ops.Other > 0 {
-			fmt.Fprintf(errOut, "warning: %s has %d row(s) with an Op other than I, U, D or T\n", s.Dir, s.Ops.Other)
+			fmt.Fprintf(errOut, "warning: %s has %d row(s) with an Op other than I, U, D, T, L or R\n", s.Dir, s.Ops.Other)
 		}
 		if len(tables) > 0 && s.LoadFiles+s.CDCFiles == 0 {
 			fmt.Fprintf(errOut, "warning: no files for %s under %s\n", s.Name, s.Dir)
@@ -376,11 +382,16 @@ func printState(ctx context.Context, out, errOut io.Writer, store sink.Store) {
 // printSummary prints the per-table table: the name left-aligned, numbers
 // right-aligned, and a total line when there is more than one table.
 func printSummary(out io.Writer, summaries []*tableSummary) {
+	// A reload's L and R rows get columns of their own where there are any.
+	reloads := slices.ContainsFunc(summaries, func(s *tableSummary) bool { return s.Ops.L+s.Ops.R > 0 })
 	header := []string{"TABLE", "LOAD", "CDC", "BYTES", "ROWS", "I", "U", "D", "T", "LAST CDC LSN"}
+	if reloads {
+		header = slices.Insert(header, 9, "L", "R")
+	}
 	rows := [][]string{header}
 	var total tableSummary
 	for _, s := range summaries {
-		rows = append(rows, summaryRow(s.Name, s))
+		rows = append(rows, summaryRow(s.Name, s, reloads))
 		total.LoadFiles += s.LoadFiles
 		total.CDCFiles += s.CDCFiles
 		total.Bytes += s.Bytes
@@ -391,7 +402,7 @@ func printSummary(out io.Writer, summaries []*tableSummary) {
 		}
 	}
 	if len(summaries) > 1 {
-		rows = append(rows, summaryRow("total", &total))
+		rows = append(rows, summaryRow("total", &total, reloads))
 	}
 	widths := make([]int, len(header))
 	for _, r := range rows {
@@ -413,17 +424,22 @@ func printSummary(out io.Writer, summaries []*tableSummary) {
 	}
 }
 
-// summaryRow formats one line of the summary.
-func summaryRow(name string, s *tableSummary) []string {
+// summaryRow formats one line of the summary, with the L and R counts
+// when reloads is set.
+func summaryRow(name string, s *tableSummary, reloads bool) []string {
 	last := "-"
 	if s.CDCFiles > 0 {
 		last = s.Last.LSN.String()
 	}
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
-	return []string{
+	row := []string{
 		name, strconv.Itoa(s.LoadFiles), strconv.Itoa(s.CDCFiles), preflight.FormatBytes(s.Bytes), n(s.Rows),
 		n(s.Ops.I), n(s.Ops.U), n(s.Ops.D), n(s.Ops.T), last,
 	}
+	if reloads {
+		row = slices.Insert(row, 9, n(s.Ops.L), n(s.Ops.R))
+	}
+	return row
 }
 
 // printQueryHint prints a DuckDB one-liner over the first table folder that
