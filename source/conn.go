@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -67,6 +68,41 @@ func newFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
 	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 }
 
+// pacedReader waits a moment before reading again when its last read
+// returned little. A walsender sends each message with a send of its own,
+// so a consumer that reads whenever the socket holds anything reads about
+// one message per system call (and per wake-up of its goroutine); waiting
+// pacedWait once the stream trickles lets a few dozen messages gather
+// first. The socket's buffer holds far more than that wait's worth, so the
+// sender is never held up, and the delay a change sees is at most
+// pacedWait per read.
+type pacedReader struct {
+	r     io.Reader
+	small bool // the last read returned less than pacedSmall bytes
+}
+
+// pacedSmall and pacedWait: a read of less than pacedSmall bytes makes the
+// next one wait pacedWait.
+const (
+	pacedSmall = 16 << 10
+	pacedWait  = 200 * time.Microsecond
+)
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.small {
+		time.Sleep(pacedWait)
+	}
+	n, err := p.r.Read(b)
+	p.small = n < pacedSmall
+	return n, err
+}
+
+// newPacedFrontend is newFrontend with a pacedReader under the buffer: for
+// the replication stream.
+func newPacedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return newFrontend(&pacedReader{r: r}, w)
+}
+
 // Connect opens a regular connection for catalog queries and the snapshot.
 func Connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	pc, err := ParseConfig(dsn)
@@ -96,6 +132,7 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 		return nil, err
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	cfg.BuildFrontend = newPacedFrontend
 	if err := applyIAMAuth(ctx, cfg); err != nil {
 		return nil, err
 	}
