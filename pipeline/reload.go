@@ -323,15 +323,13 @@ func (e *reloadEngine) reloading(schema, table string) bool {
 // recorded. Between checks, the tables the writer meets for the first
 // time in the stream are reloaded at once.
 func (e *reloadEngine) watch(ctx context.Context) error {
-	type due struct{ schema, table, why string }
-	var want []due
+	var want []reloadDue
 	for _, j := range e.shared.takeJoined() {
 		if !e.known[j[0]+"."+j[1]] { // not reloaded by this engine already
-			want = append(want, due{j[0], j[1], whyJoined})
+			want = append(want, reloadDue{j[0], j[1], whyJoined})
 		}
 	}
 	trees := map[string]string{} // root label → its tree now, recorded with its reload
-	var record []source.Table    // roots whose tree is only recorded
 	why := whyTree
 	if e.shared.takeRelationChanged() {
 		why = whyTreeSent
@@ -340,63 +338,88 @@ func (e *reloadEngine) watch(ctx context.Context) error {
 	}
 	if why != "" {
 		e.checkedAt = time.Now()
-		if err := e.connect(ctx); err != nil {
-			return err
-		}
-		rels, err := source.PublishedRelations(ctx, e.conn, e.cfg.Publication)
+		due, err := e.check(ctx, why, trees)
 		if err != nil {
 			return err
 		}
-		states := lsnstore.New(e.store)
-		for _, t := range rels {
-			label := t.String()
-			var h *lsnstore.History
-			if !e.known[label] || (t.Partitioned && e.trees[label] == "") {
-				if h, err = states.LoadHistory(ctx, t.Schema, t.Name); err != nil {
-					return err
-				}
-				if len(h.Columns) == 0 || h.Unloaded {
-					want = append(want, due{t.Schema, t.Name, whyJoined})
-				} else {
-					e.known[label] = true
-				}
+		want = append(want, due...)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return e.beginDue(ctx, want, trees)
+}
+
+// reloadDue is a table watch found a reload due for, and why.
+type reloadDue struct{ schema, table, why string }
+
+// check looks at every published table: those with no schema history or
+// one marked unloaded are due, and so are the partitioned roots whose
+// partition tree changed (why says which check found it). It puts each
+// root's tree now in trees, and records the trees never recorded.
+func (e *reloadEngine) check(ctx context.Context, why string, trees map[string]string) ([]reloadDue, error) {
+	if err := e.connect(ctx); err != nil {
+		return nil, err
+	}
+	rels, err := source.PublishedRelations(ctx, e.conn, e.cfg.Publication)
+	if err != nil {
+		return nil, err
+	}
+	var want []reloadDue
+	var record []source.Table // roots whose tree is only recorded
+	states := lsnstore.New(e.store)
+	for _, t := range rels {
+		label := t.String()
+		var h *lsnstore.History
+		if !e.known[label] || (t.Partitioned && e.trees[label] == "") {
+			if h, err = states.LoadHistory(ctx, t.Schema, t.Name); err != nil {
+				return nil, err
 			}
-			if !t.Partitioned {
-				continue
+			if len(h.Columns) == 0 || h.Unloaded {
+				want = append(want, reloadDue{t.Schema, t.Name, whyJoined})
+			} else {
+				e.known[label] = true
 			}
-			now, err := source.PartitionFiles(ctx, e.conn, t.OID)
-			if err != nil {
-				return err
-			}
-			known := e.trees[label]
-			if known == "" && h != nil {
-				known = h.Partitions
-			}
-			switch {
-			case known == now:
-			case known == "":
-				record = append(record, t)
-			default:
-				// Also while a reload of the root runs: what it read
-				// before the change may be wrong now, so another one
-				// follows it (the reload sees the change again once the
-				// first is done, which records the tree it began with).
-				want = append(want, due{t.Schema, t.Name, why})
-			}
-			trees[label] = now
 		}
+		if !t.Partitioned {
+			continue
+		}
+		now, err := source.PartitionFiles(ctx, e.conn, t.OID)
+		if err != nil {
+			return nil, err
+		}
+		known := e.trees[label]
+		if known == "" && h != nil {
+			known = h.Partitions
+		}
+		switch {
+		case known == now:
+		case known == "":
+			record = append(record, t)
+		default:
+			// Also while a reload of the root runs: what it read before
+			// the change may be wrong now, so another one follows it (the
+			// reload sees the change again once the first is done, which
+			// records the tree it began with).
+			want = append(want, reloadDue{t.Schema, t.Name, why})
+		}
+		trees[label] = now
 	}
 	for _, t := range record {
 		id := "tree-" + t.String()
 		e.register(id)
 		if _, err := e.emit(ctx, watermark{ID: id, Kind: markTree, Schema: t.Schema, Table: t.Name, Tree: trees[t.String()]}); err != nil {
-			return err
+			return nil, err
 		}
 		e.trees[t.String()] = trees[t.String()]
 	}
-	if len(want) == 0 {
-		return nil
-	}
+	return want, nil
+}
+
+// beginDue begins the reloads want asks for, of the tables still published
+// and not being reloaded, each root with its tree now (trees), and waits
+// until their starts are in the destination.
+func (e *reloadEngine) beginDue(ctx context.Context, want []reloadDue, trees map[string]string) error {
 	if err := e.connect(ctx); err != nil {
 		return err
 	}

@@ -79,39 +79,44 @@ func splitList(s string) []string {
 	return out
 }
 
+// runFlags are run's flags: its own, then the destination's.
+func runFlags() []cli.Flag {
+	return append([]cli.Flag{
+		sourceFlag(),
+		&cli.StringFlag{Name: "publication", Value: pipeline.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
+		&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
+		&cli.DurationFlag{Name: "flush-interval", Value: pipeline.DefaultFlushInterval, Usage: "seal and upload open files at least this often (sooner when the stream catches up after a backlog)", EnvVars: env("FLUSH_INTERVAL")},
+		&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending (a quarter of it once the stream is caught up)", EnvVars: env("FLUSH_SIZE")},
+		&cli.DurationFlag{Name: "status-interval", Value: pipeline.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
+		&cli.DurationFlag{Name: "heartbeat-interval", Value: pipeline.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
+		&cli.BoolFlag{Name: "reconcile-publication", Usage: "when the publication exists and publishes other tables than --tables, change it to publish exactly --tables (ALTER PUBLICATION ... SET TABLE) instead of refusing to start", EnvVars: env("RECONCILE_PUBLICATION")},
+		&cli.BoolFlag{Name: "stream-large-transactions", Value: true, Usage: "on PostgreSQL 14+, receive large transactions while they run (pgoutput protocol 2) and stage them on local disk until commit", EnvVars: env("STREAM_LARGE_TRANSACTIONS")},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
+		&cli.BoolFlag{Name: "metrics-emf", Usage: "write the key metrics (lag, readiness, starts, throughput) to stdout as CloudWatch embedded metric format lines, which CloudWatch Logs turns into metrics with no agent (docs/deploy.md)", EnvVars: env("METRICS_EMF")},
+		&cli.DurationFlag{Name: "metrics-emf-interval", Value: time.Minute, Usage: "how often --metrics-emf writes a line", EnvVars: env("METRICS_EMF_INTERVAL")},
+		&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
+		&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
+		&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
+		&cli.StringFlag{Name: "initial-load", Value: pipeline.InitialLoadAuto, Usage: "how the first start loads the tables: auto (the largest tables with a key in short chunks while streaming, until what is left for the new slot's exported snapshot is at most --initial-load-snapshot-max), snapshot (all in the exported snapshot, one transaction held until the last is copied) or chunks (every table with a key in chunks, resumable after a crash; tables without one still in the snapshot); docs/reload.md", EnvVars: env("INITIAL_LOAD")},
+		&cli.StringFlag{Name: "initial-load-snapshot-max", Value: "32GB", Usage: "with --initial-load auto: at most this much table data on disk (pg_table_size) is copied in the exported snapshot; larger tables with a key load in chunks", EnvVars: env("INITIAL_LOAD_SNAPSHOT_MAX")},
+		&cli.StringFlag{Name: "reload-chunk-size", Value: "16MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
+		&cli.IntFlag{Name: "reload-workers", Value: pipeline.DefaultReloadWorkers, Usage: "tables reloaded at a time (also those of --initial-load chunks), each on two connections of its own and a temporary slot per chunk", EnvVars: env("RELOAD_WORKERS")},
+		&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
+		&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
+		&cli.BoolFlag{Name: "date-partition", Usage: "put change files in date folders inside each table folder by commit date (DMS's DatePartitionEnabled; LOAD files stay at the top); readers read table folders recursively", EnvVars: env("DATE_PARTITION")},
+		&cli.StringFlag{Name: "date-partition-sequence", Value: sink.DefaultDateSequence, Usage: "with --date-partition: the date folders' parts, YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY (DMS's DatePartitionSequence)", EnvVars: env("DATE_PARTITION_SEQUENCE")},
+		&cli.StringFlag{Name: "date-partition-delimiter", Value: sink.DefaultDateDelimiter, Usage: "with --date-partition: between the parts, SLASH, UNDERSCORE, DASH or NONE (DMS's DatePartitionDelimiter)", EnvVars: env("DATE_PARTITION_DELIMITER")},
+		&cli.StringFlag{Name: "date-partition-timezone", Value: sink.DefaultDateTimeZone, Usage: "with --date-partition: the time zone the commit date is taken in, UTC or an IANA name such as Asia/Seoul (DMS's DatePartitionTimezone)", EnvVars: env("DATE_PARTITION_TIMEZONE")},
+		&cli.StringFlag{Name: "glue-database", Usage: "keep the change tables and Athena views of every table in this Glue Data Catalog database, updated when a schema changes (an s3:// --dest; docs/analysts.md)", EnvVars: env("GLUE_DATABASE")},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
+	}, destFlags()...)
+}
+
 func runCommand(stop context.Context) *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "full load (first start only), then stream changes until SIGTERM",
-		Flags: append([]cli.Flag{
-			sourceFlag(),
-			&cli.StringFlag{Name: "publication", Value: pipeline.DefaultPublication, Usage: "publication to use; created (all tables or --tables) when missing", EnvVars: env("PUBLICATION")},
-			&cli.StringFlag{Name: "slot", Value: pipeline.DefaultSlot, Usage: "logical replication slot; created with a full load when missing", EnvVars: env("SLOT")},
-			&cli.DurationFlag{Name: "flush-interval", Value: pipeline.DefaultFlushInterval, Usage: "seal and upload open files at least this often (sooner when the stream catches up after a backlog)", EnvVars: env("FLUSH_INTERVAL")},
-			&cli.StringFlag{Name: "flush-size", Value: "32MB", Usage: "seal and upload once this many uncompressed bytes are pending (a quarter of it once the stream is caught up)", EnvVars: env("FLUSH_SIZE")},
-			&cli.DurationFlag{Name: "status-interval", Value: pipeline.DefaultStatusInterval, Usage: "how often to report the acknowledged LSN to PostgreSQL", EnvVars: env("STATUS_INTERVAL")},
-			&cli.DurationFlag{Name: "heartbeat-interval", Value: pipeline.DefaultHeartbeatInterval, Usage: "how often to write a heartbeat message in the source so an idle publication still advances the slot (0: off)", EnvVars: env("HEARTBEAT_INTERVAL")},
-			&cli.BoolFlag{Name: "reconcile-publication", Usage: "when the publication exists and publishes other tables than --tables, change it to publish exactly --tables (ALTER PUBLICATION ... SET TABLE) instead of refusing to start", EnvVars: env("RECONCILE_PUBLICATION")},
-			&cli.BoolFlag{Name: "stream-large-transactions", Value: true, Usage: "on PostgreSQL 14+, receive large transactions while they run (pgoutput protocol 2) and stage them on local disk until commit", EnvVars: env("STREAM_LARGE_TRANSACTIONS")},
-			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9187); off when empty", EnvVars: env("METRICS_ADDR")},
-			&cli.BoolFlag{Name: "metrics-emf", Usage: "write the key metrics (lag, readiness, starts, throughput) to stdout as CloudWatch embedded metric format lines, which CloudWatch Logs turns into metrics with no agent (docs/deploy.md)", EnvVars: env("METRICS_EMF")},
-			&cli.DurationFlag{Name: "metrics-emf-interval", Value: time.Minute, Usage: "how often --metrics-emf writes a line", EnvVars: env("METRICS_EMF_INTERVAL")},
-			&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's pprof profiles under /debug/pprof/ on --metrics-addr (off by default: they show the process's internals, and taking one costs CPU)", EnvVars: env("PPROF")},
-			&cli.DurationFlag{Name: "dest-refused-timeout", Value: pipeline.DefaultRefusedTimeout, Usage: "how long to retry a destination that refuses writes (access denied, bucket gone, bad credentials) before stopping with the fix; outages are retried without limit", EnvVars: env("DEST_REFUSED_TIMEOUT")},
-			&cli.DurationFlag{Name: "lease-ttl", Value: pipeline.DefaultLeaseTTL, Usage: "lifetime of the destination's single-writer lease; a successor on another host waits this long after a crash", EnvVars: env("LEASE_TTL")},
-			&cli.StringFlag{Name: "initial-load", Value: pipeline.InitialLoadAuto, Usage: "how the first start loads the tables: auto (the largest tables with a key in short chunks while streaming, until what is left for the new slot's exported snapshot is at most --initial-load-snapshot-max), snapshot (all in the exported snapshot, one transaction held until the last is copied) or chunks (every table with a key in chunks, resumable after a crash; tables without one still in the snapshot); docs/reload.md", EnvVars: env("INITIAL_LOAD")},
-			&cli.StringFlag{Name: "initial-load-snapshot-max", Value: "32GB", Usage: "with --initial-load auto: at most this much table data on disk (pg_table_size) is copied in the exported snapshot; larger tables with a key load in chunks", EnvVars: env("INITIAL_LOAD_SNAPSHOT_MAX")},
-			&cli.StringFlag{Name: "reload-chunk-size", Value: "16MB", Usage: "a reload of a table with a key reads chunks of about this many bytes of values, each in its own short transaction", EnvVars: env("RELOAD_CHUNK_SIZE")},
-			&cli.IntFlag{Name: "reload-workers", Value: pipeline.DefaultReloadWorkers, Usage: "tables reloaded at a time (also those of --initial-load chunks), each on two connections of its own and a temporary slot per chunk", EnvVars: env("RELOAD_WORKERS")},
-			&cli.BoolFlag{Name: "reload-on-slot-replaced", Usage: "when the slot was dropped and created again (changes in between are in neither the destination nor the new slot), stream from the new slot and reload every table instead of refusing to start", EnvVars: env("RELOAD_ON_SLOT_REPLACED")},
-			&cli.StringFlag{Name: "reload-rate", Value: "0", Usage: "cap a reload's reading at this many bytes per second (e.g. 20MB), so it cannot starve the stream; 0: no cap", EnvVars: env("RELOAD_RATE")},
-			&cli.BoolFlag{Name: "date-partition", Usage: "put change files in date folders inside each table folder by commit date (DMS's DatePartitionEnabled; LOAD files stay at the top); readers read table folders recursively", EnvVars: env("DATE_PARTITION")},
-			&cli.StringFlag{Name: "date-partition-sequence", Value: sink.DefaultDateSequence, Usage: "with --date-partition: the date folders' parts, YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY (DMS's DatePartitionSequence)", EnvVars: env("DATE_PARTITION_SEQUENCE")},
-			&cli.StringFlag{Name: "date-partition-delimiter", Value: sink.DefaultDateDelimiter, Usage: "with --date-partition: between the parts, SLASH, UNDERSCORE, DASH or NONE (DMS's DatePartitionDelimiter)", EnvVars: env("DATE_PARTITION_DELIMITER")},
-			&cli.StringFlag{Name: "date-partition-timezone", Value: sink.DefaultDateTimeZone, Usage: "with --date-partition: the time zone the commit date is taken in, UTC or an IANA name such as Asia/Seoul (DMS's DatePartitionTimezone)", EnvVars: env("DATE_PARTITION_TIMEZONE")},
-			&cli.StringFlag{Name: "glue-database", Usage: "keep the change tables and Athena views of every table in this Glue Data Catalog database, updated when a schema changes (an s3:// --dest; docs/analysts.md)", EnvVars: env("GLUE_DATABASE")},
-			&cli.DurationFlag{Name: "shutdown-timeout", Value: 25 * time.Second, Usage: "after SIGTERM, abort if flushing takes longer than this (ECS waits 30s by default)", EnvVars: env("SHUTDOWN_TIMEOUT")},
-		}, destFlags()...),
+		Flags: runFlags(),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
