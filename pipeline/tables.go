@@ -168,15 +168,17 @@ func (w *writer) table(ctx context.Context, rel *decoder.Relation, at sink.Pos) 
 	var missErr error
 	missing := w.missingValue(ctx, t, rel.ID, &missErr)
 	observed := t.history.Observe(names, at, missing)
-	nums, err := source.AttNums(ctx, w.conn, rel.ID)
-	if err != nil {
-		return nil, err
+	if rel.ID != 0 { // a relation the stream sent, not one made for a reload's chunk
+		nums, err := source.AttNums(ctx, w.conn, rel.ID)
+		if err != nil {
+			return nil, err
+		}
+		numbered, readded := t.history.ObserveAttNums(nums, at, missing)
+		if readded {
+			w.log.Info("a column was dropped and added again under its name", logkey.Table, t.label, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
+		}
+		observed = observed || numbered
 	}
-	numbered, readded := t.history.ObserveAttNums(nums, at, missing)
-	if readded {
-		w.log.Info("a column was dropped and added again under its name", logkey.Table, t.label, logkey.LSN, at.LSN, logkey.Seq, at.Seq)
-	}
-	observed = observed || numbered
 	types := make(map[string]string, len(cols))
 	for _, c := range cols {
 		types[c.Name] = c.Type.String()

@@ -67,16 +67,9 @@ type tableState struct {
 	start     time.Time
 }
 
-// Copy writes the LOAD files of every job, o.Workers chunks at a time, each
-// worker on its own connection inside snapshot o.Snapshot. Tables are split
-// into chunks of about o.ChunkSize (see above for how files are named). A
-// table's old LOAD files (from an earlier, unfinished load) are removed
-// before its first new file is uploaded. A failed chunk is retried up to
-// three times; ErrTableChanged and errors no retry can fix end the load.
-func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Options) ([]Result, error) {
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
+// defaults fills in the file and chunk sizes and the logger a load and
+// a distributed plan share.
+func (o *Options) defaults() {
 	if o.MaxFileSize <= 0 {
 		o.MaxFileSize = DefaultMaxFileSize
 	}
@@ -85,6 +78,19 @@ func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Optio
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Copy writes the LOAD files of every job, o.Workers chunks at a time, each
+// worker on its own connection inside snapshot o.Snapshot. Tables are split
+// into chunks of about o.ChunkSize (see above for how files are named). A
+// table's old LOAD files (from an earlier, unfinished load) are removed
+// before its first new file is uploaded. A failed chunk is retried up to
+// three times; ErrTableChanged and errors no retry can fix end the load.
+func Copy(ctx context.Context, dsn string, store sink.Store, jobs []Job, o Options) ([]Result, error) {
+	o.defaults()
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
 	}
 	if o.Progress == nil {
 		o.Progress = &Progress{}

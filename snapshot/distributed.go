@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -88,15 +87,7 @@ func Distribute(ctx context.Context, snap *pgx.Conn, resolver *source.Resolver, 
 }
 
 func (o *PlanOptions) defaults() {
-	if o.MaxFileSize <= 0 {
-		o.MaxFileSize = DefaultMaxFileSize
-	}
-	if o.ChunkSize == 0 {
-		o.ChunkSize = DefaultChunkSize
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
+	o.Options.defaults()
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
 	}
