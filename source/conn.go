@@ -73,9 +73,9 @@ func newFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
 // so a consumer that reads whenever the socket holds anything reads about
 // one message per system call (and per wake-up of its goroutine); waiting
 // pacedWait once the stream trickles lets a few dozen messages gather
-// first. The socket's buffer holds far more than that wait's worth, so the
-// sender is never held up, and the delay a change sees is at most
-// pacedWait per read.
+// first. A TCP socket's buffer holds far more than that wait's worth, so
+// the sender is never held up, and the delay a change sees is at most
+// pacedWait per read. A Unix socket's does not (see paced).
 type pacedReader struct {
 	r     io.Reader
 	small bool // the last read returned less than pacedSmall bytes
@@ -97,10 +97,27 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// newPacedFrontend is newFrontend with a pacedReader under the buffer: for
-// the replication stream.
+// newPacedFrontend is newFrontend with a pacedReader under the buffer, for
+// the replication stream, where paced says so.
 func newPacedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	if !paced(w) {
+		return newFrontend(r, w)
+	}
 	return newFrontend(&pacedReader{r: r}, w)
+}
+
+// paced reports whether the replication stream on conn is read through a
+// pacedReader: on every connection but a Unix socket. A Unix stream socket
+// buffers what its sender's send buffer allows, counted with each send's
+// overhead: a walsender's one send per message fills it with a few hundred
+// messages, under a millisecond of a backlog, and a wait then holds the
+// walsender up. Measured on a backlog (docs/benchmarks.md, "Reading the
+// stream in fewer system calls"): over loopback TCP the wait cuts both
+// processes' CPU and the drain's time; over a Unix socket the drain took
+// longer with it, and three times as long with a wait of 600 µs.
+func paced(conn io.Writer) bool {
+	_, unix := conn.(*net.UnixConn)
+	return !unix
 }
 
 // Connect opens a regular connection for catalog queries and the snapshot.

@@ -1,0 +1,37 @@
+package source
+
+import (
+	"net"
+	"path/filepath"
+	"testing"
+)
+
+// TestPaced checks that the replication stream is paced over TCP and not
+// over a Unix socket, where a wait holds the walsender up.
+func TestPaced(t *testing.T) {
+	dial := func(network, addr string) net.Conn {
+		t.Helper()
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				t.Cleanup(func() { c.Close() })
+			}
+		}()
+		c, err := net.Dial(network, l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	if !paced(dial("tcp", "127.0.0.1:0")) {
+		t.Error("TCP: not paced")
+	}
+	if paced(dial("unix", filepath.Join(t.TempDir(), "s"))) {
+		t.Error("Unix socket: paced")
+	}
+}
