@@ -6,9 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/cdc2s3/cdc2s3/internal/pgtext"
 )
 
 func TestCanonScalar(t *testing.T) {
@@ -75,62 +76,6 @@ func TestCanonScalar(t *testing.T) {
 	}
 }
 
-func TestParseArray(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string // "<nil>" for NULL
-	}{
-		{"{}", nil},
-		{"{1,2,3}", []string{"1", "2", "3"}},
-		{"{{1,2},{3,NULL}}", []string{"1", "2", "3", "<nil>"}},
-		{"[0:1]={5,6}", []string{"5", "6"}},
-		{`{"a,b","q\"u\\ote",NULL,"","NULL"," x "}`, []string{"a,b", `q"u\ote`, "<nil>", "", "NULL", " x "}},
-		{`{"(1,\"x y\")"}`, []string{`(1,"x y")`}},
-		{"{{{1},{2}},{{3},{4}}}", []string{"1", "2", "3", "4"}},
-	}
-	for _, tt := range tests {
-		elems, err := parseArray(tt.in)
-		if err != nil {
-			t.Errorf("parseArray(%q): %v", tt.in, err)
-			continue
-		}
-		var got []string
-		for _, e := range elems {
-			if e == nil {
-				got = append(got, "<nil>")
-			} else {
-				got = append(got, *e)
-			}
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("parseArray(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	for _, in := range []string{"", "{", "{1,2", `{"a}`, "{1}x", "1,2"} {
-		if _, err := parseArray(in); err == nil {
-			t.Errorf("parseArray(%q) succeeded, want an error", in)
-		}
-	}
-}
-
-func TestCivil(t *testing.T) {
-	for _, days := range []int64{-2440588, -719528, -719529, -1, 0, 1, 59, 11016, 2145042906} {
-		y, m, d := civilFromDays(days)
-		if back := daysFromCivil(y, m, d); back != days {
-			t.Errorf("days %d -> %d-%d-%d -> %d", days, y, m, d, back)
-		}
-	}
-	if got := dateText(-719528); got != "0000-01-01" {
-		t.Errorf("dateText(-719528) = %s", got)
-	}
-	if got := timestampText(-1); got != "1969-12-31T23:59:59.999999" {
-		t.Errorf("timestampText(-1) = %s", got)
-	}
-}
-
-// TestTwins checks that js/merge.mjs, reading values that DuckDB wrote to
-// Parquet, renders them exactly as the Go side does: random and edge floats,
-// timestamps, dates, decimals, bytes and text.
 func TestTwins(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var f32 []float32
@@ -203,7 +148,7 @@ func TestTwins(t *testing.T) {
 		}
 		want = append(want, Row{
 			strconv.Itoa(i), formatFloat(float64(f32[i]), 32), formatFloat(f64[i], 64),
-			quote(timestampText(us)), quote(timestampText(us) + "Z"), quote(dateText(days)),
+			quote(pgtext.TimestampText(us)), quote(pgtext.TimestampText(us) + "Z"), quote(pgtext.DateText(days)),
 			wantDec, quote(`\x` + hex.EncodeToString(blob)), quote(text),
 			"[" + formatFloat(l[0], 64) + "," + formatFloat(l[1], 64) + "]",
 		})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdc2s3/cdc2s3/internal/pgtext"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -243,7 +244,7 @@ func TestSourceMatchesParquet(t *testing.T) {
 			case raw == nil:
 				vals = append(vals, "NULL")
 			case c.Array:
-				elems, err := parseArray(string(raw))
+				elems, err := pgtext.ParseArray(string(raw))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -252,7 +253,7 @@ func TestSourceMatchesParquet(t *testing.T) {
 					if e == nil {
 						items = append(items, "NULL")
 					} else {
-						items = append(items, duckLit(c.Kind, *e))
+						items = append(items, duckLit(c.Kind, string(e)))
 					}
 				}
 				vals = append(vals, "["+strings.Join(items, ", ")+"]")

@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/cdc2s3/cdc2s3/internal/pgtext"
 )
 
 // Kind is how a column's values are compared: the PostgreSQL types of the
@@ -177,7 +179,7 @@ func appendPG(buf []byte, k ColumnKind, text []byte) ([]byte, error) {
 	if !k.List {
 		return appendPGScalar(buf, k.Kind, text)
 	}
-	elems, err := parseArray(text)
+	elems, err := pgtext.ParseArray(string(text))
 	if err != nil {
 		return nil, err
 	}

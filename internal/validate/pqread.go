@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/cdc2s3/cdc2s3/internal/pgtext"
 )
 
 // Reading Parquet. The folder's files are read with arrow-go's low-level
@@ -206,7 +207,7 @@ func newValues(rd file.ColumnChunkReader, c *schema.Column) (values, error) {
 func intCanon[T int32 | int64](lt schema.LogicalType) func([]byte, T) []byte {
 	switch t := lt.(type) {
 	case schema.DateLogicalType:
-		return func(b []byte, v T) []byte { return appendValue(b, tagDate, []byte(dateText(int64(v)))) }
+		return func(b []byte, v T) []byte { return appendValue(b, tagDate, []byte(pgtext.DateText(int64(v)))) }
 	case schema.DecimalLogicalType:
 		scale := int(t.Scale())
 		return func(b []byte, v T) []byte {
@@ -224,7 +225,7 @@ func intCanon[T int32 | int64](lt schema.LogicalType) func([]byte, T) []byte {
 			div = 1000
 		}
 		return func(b []byte, v T) []byte {
-			return appendValue(b, tag, []byte(timestampText(floorDiv(int64(v)*mul, div))))
+			return appendValue(b, tag, []byte(pgtext.TimestampText(pgtext.FloorDiv(int64(v)*mul, div))))
 		}
 	case schema.IntLogicalType:
 		if !t.IsSigned() {
