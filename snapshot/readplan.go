@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdc2s3/cdc2s3/sink/pqfile"
 )
@@ -147,7 +148,7 @@ func columnRead(c pqfile.Column, oid uint32, tr typeRead) (string, pqfile.Format
 		switch {
 		case t.Kind == pqfile.String && pqfile.TextBinary(oid):
 			return pqfile.FormatBinary, true
-		case t.Kind == pqfile.String && oid == pqfile.NumericOID:
+		case t.Kind == pqfile.String && oid == pgtype.NumericOID:
 			return pqfile.FormatBinaryNumeric, true
 		case t.Kind != pqfile.String && oid == pqfile.KindOID(t.Kind):
 			return pqfile.FormatBinary, true

@@ -6,10 +6,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
-
-// oidText is text's OID: the type of a column written as its text.
-const oidText = 25
 
 // maxDepth bounds the domains and arrays Resolve looks through.
 const maxDepth = 16
@@ -69,7 +67,7 @@ func (r *Resolver) Resolve(ctx context.Context, oid uint32, typmod int32) (Colum
 }
 
 func (r *Resolver) resolve(ctx context.Context, oid uint32, typmod int32, depth int) (ColumnType, error) {
-	asText := ColumnType{OID: oidText, Mod: -1}
+	asText := ColumnType{OID: pgtype.TextOID, Mod: -1} // written as its text
 	if depth > maxDepth {
 		return asText, nil
 	}

@@ -6,21 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-)
-
-// Built-in type OIDs; fixed across PostgreSQL versions.
-const (
-	oidBool        = 16
-	oidBytea       = 17
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestampTZ = 1184
-	oidNumeric     = 1700
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // sessionSettings are the settings under which cdc2s3 reads the source, so
@@ -127,15 +113,15 @@ func kindOf(ctx context.Context, conn *pgx.Conn, oid uint32, typmod int32) (Kind
 // scalarKind maps a base (non-domain, non-array) type.
 func scalarKind(oid uint32, typmod int32) Kind {
 	switch oid {
-	case oidBool:
+	case pgtype.BoolOID:
 		return KindBool
-	case oidInt2, oidInt4, oidInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		return KindInt
-	case oidFloat4:
+	case pgtype.Float4OID:
 		return KindFloat4
-	case oidFloat8:
+	case pgtype.Float8OID:
 		return KindFloat8
-	case oidNumeric:
+	case pgtype.NumericOID:
 		if typmod < 4 { // VARHDRSZ: no typmod
 			return KindNumeric
 		}
@@ -145,13 +131,13 @@ func scalarKind(oid uint32, typmod int32) Kind {
 			return KindDecimal
 		}
 		return KindNumeric
-	case oidBytea:
+	case pgtype.ByteaOID:
 		return KindBytea
-	case oidDate:
+	case pgtype.DateOID:
 		return KindDate
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return KindTimestamp
-	case oidTimestampTZ:
+	case pgtype.TimestamptzOID:
 		return KindTimestampTZ
 	}
 	return KindText

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/catalog"
 	"github.com/cdc2s3/cdc2s3/source"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Table pairs a published source table with its folder's plan.
@@ -131,21 +132,6 @@ func (s *spec) keyColumns(t Table) []int {
 // keyed reports whether the table is merged by a key.
 func (s *spec) keyed() bool { return len(s.key) > 0 }
 
-// Built-in type OIDs with a kind of their own; fixed across versions.
-const (
-	oidBool        = 16
-	oidBytea       = 17
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestampTZ = 1184
-	oidNumeric     = 1700
-)
-
 // kindOf maps a column type (domains and arrays looked through) to its
 // kind by the contract's type table. An array the destination does not
 // hold as a LIST (destList false: written with --arrays-as-text) is text.
@@ -155,23 +141,23 @@ func kindOf(t source.ColumnType, destList bool) ColumnKind {
 	}
 	k := KindText
 	switch t.OID {
-	case oidBool:
+	case pgtype.BoolOID:
 		k = KindBool
-	case oidInt2, oidInt4, oidInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		k = KindInt
-	case oidFloat4:
+	case pgtype.Float4OID:
 		k = KindFloat32
-	case oidFloat8:
+	case pgtype.Float8OID:
 		k = KindFloat64
-	case oidNumeric:
+	case pgtype.NumericOID:
 		k = numericKind(t.Mod)
-	case oidBytea:
+	case pgtype.ByteaOID:
 		k = KindBytes
-	case oidDate:
+	case pgtype.DateOID:
 		k = KindDate
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		k = KindTimestamp
-	case oidTimestampTZ:
+	case pgtype.TimestamptzOID:
 		k = KindTimestampTZ
 	}
 	return ColumnKind{Kind: k, List: t.Array}

@@ -1,20 +1,6 @@
 package pqfile
 
-// Built-in PostgreSQL type OIDs with a Parquet type of their own (contract
-// §3); every other type is written as its text.
-const (
-	oidBool        = 16
-	oidBytea       = 17
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestampTZ = 1184
-	oidNumeric     = 1700
-)
+import "github.com/jackc/pgx/v5/pgtype"
 
 // TypeFor returns the output type of values of the PostgreSQL type oid with
 // typmod, or of a LIST of them when list is set. oid is a type the catalog
@@ -33,27 +19,27 @@ func TypeFor(oid uint32, typmod int32, list bool) Type {
 // builtinKind returns the kind of a built-in type, String for any other.
 func builtinKind(oid uint32) Kind {
 	switch oid {
-	case oidBool:
+	case pgtype.BoolOID:
 		return Bool
-	case oidBytea:
+	case pgtype.ByteaOID:
 		return Bytes
-	case oidInt2:
+	case pgtype.Int2OID:
 		return Int16
-	case oidInt4:
+	case pgtype.Int4OID:
 		return Int32
-	case oidInt8:
+	case pgtype.Int8OID:
 		return Int64
-	case oidFloat4:
+	case pgtype.Float4OID:
 		return Float32
-	case oidFloat8:
+	case pgtype.Float8OID:
 		return Float64
-	case oidDate:
+	case pgtype.DateOID:
 		return Date
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return Timestamp
-	case oidTimestampTZ:
+	case pgtype.TimestamptzOID:
 		return TimestampTZ
-	case oidNumeric:
+	case pgtype.NumericOID:
 		return Decimal
 	}
 	return String
@@ -75,46 +61,33 @@ func numericType(typmod int32) Type {
 	return DecimalType(precision, scale)
 }
 
-// Built-in types whose binary format is their text output.
-const (
-	oidName    = 19
-	oidText    = 25
-	oidJSON    = 114
-	oidBPChar  = 1042
-	oidVarchar = 1043
-)
-
-// NumericOID is numeric's type OID: a String column of it can take
-// FormatBinaryNumeric.
-const NumericOID = oidNumeric
-
 // KindOID returns the built-in type whose binary format a column of kind k
 // takes in FormatBinary (numeric for Decimal), 0 for String, whose binary
 // format is text (see TextBinary).
 func KindOID(k Kind) uint32 {
 	switch k {
 	case Bool:
-		return oidBool
+		return pgtype.BoolOID
 	case Bytes:
-		return oidBytea
+		return pgtype.ByteaOID
 	case Int16:
-		return oidInt2
+		return pgtype.Int2OID
 	case Int32:
-		return oidInt4
+		return pgtype.Int4OID
 	case Int64:
-		return oidInt8
+		return pgtype.Int8OID
 	case Float32:
-		return oidFloat4
+		return pgtype.Float4OID
 	case Float64:
-		return oidFloat8
+		return pgtype.Float8OID
 	case Date:
-		return oidDate
+		return pgtype.DateOID
 	case Timestamp:
-		return oidTimestamp
+		return pgtype.TimestampOID
 	case TimestampTZ:
-		return oidTimestampTZ
+		return pgtype.TimestamptzOID
 	case Decimal:
-		return oidNumeric
+		return pgtype.NumericOID
 	}
 	return 0
 }
@@ -124,7 +97,7 @@ func KindOID(k Kind) uint32 {
 // that a String column of it can take FormatBinary.
 func TextBinary(oid uint32) bool {
 	switch oid {
-	case oidText, oidVarchar, oidBPChar, oidName, oidJSON:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.JSONOID:
 		return true
 	}
 	return false
