@@ -91,18 +91,7 @@ func TestChunkCopyRetry(t *testing.T) {
 		INSERT INTO "Odd %/name" SELECT g, 'new' FROM generate_series(20001, 21000) g;`); err != nil {
 		t.Fatal(err)
 	}
-	listed, err := source.UserTables(ctx, conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := Prepare(ctx, exp.Conn(), listed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := jobsFor(ctx, t, conn, exp, nil)
 
 	// Kill the connection of the third chunk before its COPY.
 	killer, err := pg.Connect(ctx, "chunks")
@@ -230,3 +219,23 @@ func checkLoadFiles(t *testing.T, store sink.Store, schema, table string) []stri
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// jobsFor lists the user tables of names (nil: every one) on conn, checks
+// them in the exported snapshot exp, and resolves their column types: the
+// steps Load takes before it copies.
+func jobsFor(ctx context.Context, t *testing.T, conn *pgx.Conn, exp *Exported, names []string) []Job {
+	t.Helper()
+	listed, err := source.UserTables(ctx, conn, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := Prepare(ctx, exp.Conn(), listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}

@@ -130,18 +130,7 @@ func TestBinaryCopyMatchesText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exp.Close(ctx)
-	listed, err := source.UserTables(ctx, conn, []string{"public.every"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := Prepare(ctx, exp.Conn(), listed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := jobsFor(ctx, t, conn, exp, []string{"public.every"})
 	load := func(text bool) (string, Result) {
 		dir := t.TempDir()
 		store, err := localfs.New(dir)
@@ -304,18 +293,7 @@ func TestBinaryCopyFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exp.Close(ctx)
-	listed, err := source.UserTables(ctx, conn, []string{"public.t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := Prepare(ctx, exp.Conn(), listed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := jobsFor(ctx, t, conn, exp, []string{"public.t"})
 	if p, err := planRead(ctx, exp.Conn(), jobs[0], &relation{Schema: "public", Name: "t"}); err != nil || p != nil {
 		t.Fatalf("planRead = %v, %v; want no plan", p, err)
 	}

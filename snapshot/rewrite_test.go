@@ -8,7 +8,6 @@ import (
 
 	"github.com/cdc2s3/cdc2s3/internal/testenv"
 	"github.com/cdc2s3/cdc2s3/sink/localfs"
-	"github.com/cdc2s3/cdc2s3/source"
 )
 
 // TestRewriteDuringLoad runs the DDL that gives a table a new file (a
@@ -52,18 +51,7 @@ func TestRewriteDuringLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer exp.Close(ctx)
-			listed, err := source.UserTables(ctx, conn, []string{name})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tables, err := Prepare(ctx, exp.Conn(), listed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			jobs, err := Resolve(ctx, source.NewResolver(conn), tables)
-			if err != nil {
-				t.Fatal(err)
-			}
+			jobs := jobsFor(ctx, t, conn, exp, []string{name})
 			if _, err := conn.Exec(ctx, fmt.Sprintf(ddl, target)); err != nil {
 				t.Fatal(err)
 			}
