@@ -48,28 +48,33 @@ func benchRows(n int) [][][]byte {
 func BenchmarkWriter(b *testing.B) {
 	for _, comp := range []string{"zstd", "none"} {
 		b.Run(comp, func(b *testing.B) {
-			rows := benchRows(1 << 17)
-			var out countWriter
-			w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Compression: comp})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu := cpuTime()
-			for i := 0; i < b.N; i++ {
-				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
-				if err := w.Write(m, rows[i%len(rows)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
-			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+			benchWrite(b, benchRows(1<<17), pqfile.Options{Compression: comp})
 		})
 	}
+}
+
+// benchWrite writes b.N rows taken in turn from rows, and reports the CPU
+// time and the file bytes per row.
+func benchWrite(b *testing.B, rows [][][]byte, o pqfile.Options) {
+	var out countWriter
+	w, err := pqfile.NewWriter(&out, benchCols, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
+		if err := w.Write(m, rows[i%len(rows)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
+	b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
 }
 
 // cpuTime is the process's user and system time so far.
@@ -96,24 +101,7 @@ func BenchmarkZstdLevel(b *testing.B) {
 		level zstd.Level
 	}{{"fastest", zstd.SpeedFastest}, {"default", zstd.SpeedDefault}, {"better", zstd.SpeedBetterCompression}, {"best", zstd.SpeedBestCompression}} {
 		b.Run(l.name, func(b *testing.B) {
-			rows := benchRows(1 << 17)
-			var out countWriter
-			w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Compression: pqfile.CompressionZstd, ZstdLevel: l.level})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
-				if err := w.Write(m, rows[i%len(rows)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+			benchWrite(b, benchRows(1<<17), pqfile.Options{Compression: pqfile.CompressionZstd, ZstdLevel: l.level})
 		})
 	}
 }
@@ -169,26 +157,7 @@ func numericBinary(whole, frac int64) []byte {
 // BenchmarkWriterBinary is BenchmarkWriter with the values in the binary
 // COPY's formats, the full load's path.
 func BenchmarkWriterBinary(b *testing.B) {
-	rows := benchRowsBinary(1 << 17)
-	var out countWriter
-	w, err := pqfile.NewWriter(&out, benchCols, pqfile.Options{Formats: benchFormats})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cpuTime()
-	for i := 0; i < b.N; i++ {
-		m := pqfile.Meta{Op: 'I', CommitTime: 1, LSN: 100, Seq: uint64(i)}
-		if err := w.Write(m, rows[i%len(rows)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/row")
-	b.ReportMetric(float64(out)/float64(b.N), "file-B/row")
+	benchWrite(b, benchRowsBinary(1<<17), pqfile.Options{Formats: benchFormats})
 }
 
 // BenchmarkLargeValue writes one row of a 100 MiB BINARY value between two
