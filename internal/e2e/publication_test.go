@@ -24,35 +24,13 @@ import (
 func TestPublicationColumnsAndFilter(t *testing.T) {
 	ctx := context.Background()
 	dsn, conn := newDatabase(t)
-	if _, err := conn.Exec(ctx, `
-		CREATE TABLE people (id int PRIMARY KEY, region text NOT NULL, score int, secret text);
-		INSERT INTO people SELECT g, (ARRAY['eu', 'us', 'asia'])[g % 3 + 1], g * 10, 'pii-' || g FROM generate_series(1, 3000) g;
-		-- A row filter on updates and deletes may use only replica identity columns.
-		CREATE UNIQUE INDEX people_ident ON people (id, region);
-		ALTER TABLE people REPLICA IDENTITY USING INDEX people_ident;
-		CREATE TABLE parted (id int, region text NOT NULL, v text, hidden text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
-		CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
-		CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
-		INSERT INTO parted SELECT g, (ARRAY['eu', 'us'])[g % 2 + 1], 'v' || g, 'h' || g FROM generate_series(1, 2000) g;
-		CREATE TABLE unlisted (id int PRIMARY KEY);
-		CREATE PUBLICATION pf FOR TABLE people (id, region, score) WHERE (region = 'eu'),
-		                                parted (id, region, v) WHERE (id % 4 = 0)
-		  WITH (publish_via_partition_root = true)`); err != nil {
+	if _, err := conn.Exec(ctx, filteredSchemaSQL+"; CREATE TABLE unlisted (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
 	d := start(t, "run", "--source", dsn, "--dest", out, "--slot", "pubfilter", "--publication", "pf", "--flush-interval", "300ms")
 	waitConfirmed(t, conn, "pubfilter", 1, d, 2*time.Minute)
-	if _, err := conn.Exec(ctx, `
-		INSERT INTO people VALUES (5001, 'eu', 1, 'pii-new'), (5002, 'us', 2, 'pii-new');
-		UPDATE people SET region = 'us' WHERE id BETWEEN 1 AND 300 AND region = 'eu';   -- leave the filter
-		UPDATE people SET region = 'eu' WHERE id BETWEEN 301 AND 600 AND region = 'us'; -- enter it
-		UPDATE people SET score = -1 WHERE id BETWEEN 601 AND 900;
-		UPDATE people SET secret = 'changed' WHERE id BETWEEN 901 AND 1200;
-		DELETE FROM people WHERE id BETWEEN 1201 AND 1500;
-		INSERT INTO parted VALUES (4000, 'eu', 'new', 'x'), (4001, 'us', 'new', 'x'), (4004, 'us', 'new', 'x');
-		UPDATE parted SET v = 'changed', hidden = 'changed' WHERE id BETWEEN 1 AND 400;
-		DELETE FROM parted WHERE id BETWEEN 401 AND 800`); err != nil {
+	if _, err := conn.Exec(ctx, filteredChangesSQL); err != nil {
 		t.Fatal(err)
 	}
 	waitConfirmed(t, conn, "pubfilter", currentLSN(t, conn), d, 2*time.Minute)
@@ -64,6 +42,38 @@ func TestPublicationColumnsAndFilter(t *testing.T) {
 		t.Errorf("public.unlisted, which the publication does not publish, has a folder")
 	}
 }
+
+// filteredSchemaSQL makes two tables published with column lists and row
+// filters (publication pf): people (secret left out, region = 'eu') and
+// the partitioned parted (hidden left out, id % 4 = 0), published through
+// its root.
+const filteredSchemaSQL = `
+	CREATE TABLE people (id int PRIMARY KEY, region text NOT NULL, score int, secret text);
+	INSERT INTO people SELECT g, (ARRAY['eu', 'us', 'asia'])[g % 3 + 1], g * 10, 'pii-' || g FROM generate_series(1, 3000) g;
+	-- A row filter on updates and deletes may use only replica identity columns.
+	CREATE UNIQUE INDEX people_ident ON people (id, region);
+	ALTER TABLE people REPLICA IDENTITY USING INDEX people_ident;
+	CREATE TABLE parted (id int, region text NOT NULL, v text, hidden text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+	CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+	CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+	INSERT INTO parted SELECT g, (ARRAY['eu', 'us'])[g % 2 + 1], 'v' || g, 'h' || g FROM generate_series(1, 2000) g;
+	CREATE PUBLICATION pf FOR TABLE people (id, region, score) WHERE (region = 'eu'),
+	                                parted (id, region, v) WHERE (id % 4 = 0)
+	  WITH (publish_via_partition_root = true)`
+
+// filteredChangesSQL changes the tables of filteredSchemaSQL: rows moving
+// into and out of the filters, changes of published and of left-out
+// columns, inserts and deletes.
+const filteredChangesSQL = `
+	INSERT INTO people VALUES (5001, 'eu', 1, 'pii-new'), (5002, 'us', 2, 'pii-new');
+	UPDATE people SET region = 'us' WHERE id BETWEEN 1 AND 300 AND region = 'eu';   -- leave the filter
+	UPDATE people SET region = 'eu' WHERE id BETWEEN 301 AND 600 AND region = 'us'; -- enter it
+	UPDATE people SET score = -1 WHERE id BETWEEN 601 AND 900;
+	UPDATE people SET secret = 'changed' WHERE id BETWEEN 901 AND 1200;
+	DELETE FROM people WHERE id BETWEEN 1201 AND 1500;
+	INSERT INTO parted VALUES (4000, 'eu', 'new', 'x'), (4001, 'us', 'new', 'x'), (4004, 'us', 'new', 'x');
+	UPDATE parted SET v = 'changed', hidden = 'changed' WHERE id BETWEEN 1 AND 400;
+	DELETE FROM parted WHERE id BETWEEN 401 AND 800`
 
 // comparePublished checks the folder of public.table in dest against what
 // a publication with a column list leaving out excluded and the row filter
