@@ -466,16 +466,20 @@ func (t *tableState) chunkDone(ctx context.Context, store sink.Store, o Options,
 	t.res.Duration = time.Since(t.start)
 	t.prog.chunksDone.Add(1)
 	t.prog.finished.Store(time.Now().UnixNano())
-	res := t.res
+	logLoaded(o.Log, t.res, logkey.Chunks, t.prog.chunks, logkey.Duration, t.res.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// logLoaded logs a loaded table: a warning per column whose values were
+// written as NULL or flattened, then the table's counts and attrs.
+func logLoaded(log *slog.Logger, res Result, attrs ...any) {
 	for col, n := range res.Nulled {
-		o.Log.Warn("values not representable in the column's Parquet type were written as NULL", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
+		log.Warn("values not representable in the column's Parquet type were written as NULL", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
 	}
 	for col, n := range res.Flattened {
-		o.Log.Warn("multi-dimensional array values were flattened", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
+		log.Warn("multi-dimensional array values were flattened", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
 	}
-	o.Log.Info("table loaded", logkey.Table, res.Table, logkey.Rows, res.Rows, logkey.Files, res.Files,
-		logkey.Bytes, res.Bytes, logkey.Chunks, t.prog.chunks, logkey.Duration, res.Duration.Round(time.Millisecond))
-	return nil
+	log.Info("table loaded", append([]any{logkey.Table, res.Table, logkey.Rows, res.Rows, logkey.Files, res.Files, logkey.Bytes, res.Bytes}, attrs...)...)
 }
 
 // removeLoadFiles deletes every LOAD file in the table's folder.

@@ -122,14 +122,7 @@ func publishTable(ctx context.Context, store sink.Store, p *Plan, i int, job Job
 		return res, err
 	}
 	res.Files = len(staged)
-	for col, n := range res.Nulled {
-		o.Log.Warn("values not representable in the column's Parquet type were written as NULL", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
-	}
-	for col, n := range res.Flattened {
-		o.Log.Warn("multi-dimensional array values were flattened", logkey.Table, res.Table, logkey.Column, col, logkey.Count, n)
-	}
-	o.Log.Info("table loaded", logkey.Table, res.Table, logkey.Rows, res.Rows, logkey.Files, res.Files, logkey.Bytes, res.Bytes,
-		logkey.Chunks, p.Tables[i].Units)
+	logLoaded(o.Log, res, logkey.Chunks, p.Tables[i].Units)
 	return res, nil
 }
 

@@ -486,12 +486,7 @@ func runSnapshot(ctx context.Context, c *cli.Context, store sink.Store, o snapsh
 	if err != nil {
 		return err
 	}
-	var rows int64
-	for _, r := range results {
-		rows += r.Rows
-		fmt.Fprintf(c.App.Writer, "%-40s %10d rows %4d files\n", r.Table, r.Rows, r.Files)
-	}
-	fmt.Fprintf(c.App.Writer, "%d tables, %d rows in %s\n", len(results), rows, time.Since(start).Round(time.Millisecond))
+	printLoaded(c, results, start)
 	return nil
 }
 
