@@ -10,7 +10,6 @@ package oracle
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -77,7 +76,7 @@ func canonScalar(k Kind, s string) (string, error) {
 		case "NaN", "Infinity", "-Infinity":
 			return "null", nil
 		}
-		return canonDecimal(s)
+		return pgtext.NormalDecimal(s)
 	case KindNumeric, KindText:
 		return quote(s), nil
 	case KindBytea:
@@ -167,33 +166,6 @@ func shortest(neg bool, d string, n int) string {
 		return "-" + s
 	}
 	return s
-}
-
-var decimalRE = regexp.MustCompile(`^([+-]?)(\d*)(?:\.(\d*))?$`)
-
-// canonDecimal writes a decimal without leading zeros, trailing fractional
-// zeros or a negative zero.
-func canonDecimal(s string) (string, error) {
-	m := decimalRE.FindStringSubmatch(s)
-	if m == nil || m[2]+m[3] == "" {
-		return "", fmt.Errorf("bad decimal %q", s)
-	}
-	intPart := strings.TrimLeft(m[2], "0")
-	frac := strings.TrimRight(m[3], "0")
-	if intPart == "" && frac == "" {
-		return "0", nil
-	}
-	if intPart == "" {
-		intPart = "0"
-	}
-	out := intPart
-	if frac != "" {
-		out += "." + frac
-	}
-	if m[1] == "-" {
-		out = "-" + out
-	}
-	return out, nil
 }
 
 // quote writes s as a JSON string exactly as JavaScript's JSON.stringify

@@ -142,7 +142,7 @@ func TestTwins(t *testing.T) {
 			lit(text),
 			fmt.Sprintf("[%s, %s]", fl(l[0], 64), fl(l[1], 64)),
 		))
-		wantDec, err := canonDecimal(dec)
+		wantDec, err := pgtext.NormalDecimal(dec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,5 @@
-// Package pgtext reads PostgreSQL's text output of dates, timestamps and
-// arrays, as a session with cdc2s3's settings prints them (DateStyle ISO,
+// Package pgtext reads PostgreSQL's text output of numerics, dates,
+// timestamps and arrays, as a session with cdc2s3's settings prints them (DateStyle ISO,
 // TimeZone UTC), and writes dates and timestamps in the canonical text the
 // readers that check the output compare (internal/oracle in the tests,
 // internal/validate in `cdc2s3 validate`). The writer (sink/pqfile) has
@@ -148,6 +148,36 @@ func TimestampText(us int64) string {
 	rem := us - days*MicrosPerDay
 	secs := rem / 1000000
 	return fmt.Sprintf("%sT%02d:%02d:%02d.%06d", DateText(days), secs/3600, secs/60%60, secs%60, rem%1000000)
+}
+
+// NormalDecimal writes PostgreSQL's numeric text (digits, an optional sign
+// and point, no exponent) without leading zeros, trailing fractional zeros
+// or a negative zero.
+func NormalDecimal(s string) (string, error) {
+	body, neg := strings.CutPrefix(s, "-")
+	if !neg {
+		body = strings.TrimPrefix(body, "+")
+	}
+	intPart, frac, _ := strings.Cut(body, ".")
+	if intPart+frac == "" || strings.Trim(intPart+frac, "0123456789") != "" {
+		return "", fmt.Errorf("invalid numeric %q", s)
+	}
+	intPart = strings.TrimLeft(intPart, "0")
+	frac = strings.TrimRight(frac, "0")
+	if intPart == "" && frac == "" {
+		return "0", nil
+	}
+	if intPart == "" {
+		intPart = "0"
+	}
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out, nil
 }
 
 // ParseArray reads PostgreSQL's text output of an array ("{1,NULL,3}",

@@ -228,7 +228,7 @@ func appendPGScalar(buf []byte, k Kind, s []byte) ([]byte, error) {
 		case "NaN", "Infinity", "-Infinity":
 			return appendNull(buf), nil // a DECIMAL cannot hold them: written as NULL
 		}
-		d, err := normalDecimal(string(s))
+		d, err := pgtext.NormalDecimal(string(s))
 		if err != nil {
 			return nil, err
 		}
@@ -264,37 +264,7 @@ func floatText(f float64, bits int) string {
 	return strconv.FormatFloat(f, 'g', -1, bits)
 }
 
-// normalDecimal writes PostgreSQL's numeric text (digits, an optional sign
-// and point, no exponent) without leading zeros, trailing fractional zeros
-// or a negative zero.
-func normalDecimal(s string) (string, error) {
-	body, neg := strings.CutPrefix(s, "-")
-	if !neg {
-		body = strings.TrimPrefix(body, "+")
-	}
-	intPart, frac, _ := strings.Cut(body, ".")
-	if intPart+frac == "" || strings.Trim(intPart+frac, "0123456789") != "" {
-		return "", fmt.Errorf("invalid numeric %q", s)
-	}
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	if intPart == "" && frac == "" {
-		return "0", nil
-	}
-	if intPart == "" {
-		intPart = "0"
-	}
-	out := intPart
-	if frac != "" {
-		out += "." + frac
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out, nil
-}
-
-// decimalText writes the decimal unscaled × 10^-scale as normalDecimal
+// decimalText writes the decimal unscaled × 10^-scale as pgtext.NormalDecimal
 // does.
 func decimalText(unscaled *big.Int, scale int) string {
 	digits := new(big.Int).Abs(unscaled).String()
@@ -310,6 +280,6 @@ func decimalText(unscaled *big.Int, scale int) string {
 	if unscaled.Sign() < 0 {
 		s = "-" + s
 	}
-	d, _ := normalDecimal(s) // well formed by construction
+	d, _ := pgtext.NormalDecimal(s) // well formed by construction
 	return d
 }
