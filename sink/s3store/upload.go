@@ -59,15 +59,7 @@ func upload(ctx context.Context, client *s3.Client, p uploadParams) error {
 	}
 	// The manager puts these on the PutObject, or on the
 	// CreateMultipartUpload of a larger object.
-	if e := p.Encryption; e.Mode != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(e.Mode)
-		if e.KMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(e.KMSKeyID)
-		}
-		if e.BucketKey {
-			in.BucketKeyEnabled = aws.Bool(true)
-		}
-	}
+	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = p.Encryption.fields()
 	_, err := u.Upload(ctx, in)
 	return err
 }
@@ -81,17 +73,23 @@ func copyObject(ctx context.Context, client *s3.Client, bucket, srcKey, dstKey s
 		Key:        aws.String(dstKey),
 		CopySource: aws.String(url.PathEscape(bucket) + "/" + escapeKey(srcKey)),
 	}
-	if e.Mode != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(e.Mode)
-		if e.KMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(e.KMSKeyID)
-		}
-		if e.BucketKey {
-			in.BucketKeyEnabled = aws.Bool(true)
-		}
-	}
+	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = e.fields()
 	_, err := client.CopyObject(ctx, in)
 	return err
+}
+
+// fields returns the request fields of e: none when e.Mode is empty.
+func (e encryption) fields() (mode types.ServerSideEncryption, kmsKeyID *string, bucketKey *bool) {
+	if e.Mode == "" {
+		return "", nil, nil
+	}
+	if e.KMSKeyID != "" {
+		kmsKeyID = aws.String(e.KMSKeyID)
+	}
+	if e.BucketKey {
+		bucketKey = aws.Bool(true)
+	}
+	return types.ServerSideEncryption(e.Mode), kmsKeyID, bucketKey
 }
 
 // escapeKey URL-encodes each segment of a key for x-amz-copy-source.
