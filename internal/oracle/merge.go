@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,8 +13,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/cdc2s3/cdc2s3/internal/testenv"
 )
 
 // stampName marks a complete install: it holds the SHA-256 of the
@@ -58,7 +57,7 @@ func Ensure(ctx context.Context) error {
 		return nil
 	}
 
-	unlock, err := lockFile(ctx, filepath.Join(dir, ".install.lock"))
+	unlock, err := testenv.LockFile(ctx, filepath.Join(dir, ".install.lock"))
 	if err != nil {
 		return fmt.Errorf("oracle: lock npm install: %w", err)
 	}
@@ -75,34 +74,6 @@ func Ensure(ctx context.Context) error {
 		return fmt.Errorf("oracle: %w", err)
 	}
 	return nil
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can end the
-// wait.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				_ = f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // mergeRequest is js/merge.mjs's input.

@@ -54,7 +54,7 @@ func versitygw(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", fmt.Errorf("versitygw: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dir, ".lock"))
+	unlock, err := LockFile(ctx, filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("versitygw: lock tools dir: %w", err)
 	}
@@ -94,9 +94,10 @@ func built(bin, stamp string) bool {
 	return err == nil && strings.TrimSpace(string(b)) == VersitygwVersion
 }
 
-// lockFile takes an exclusive flock(2) on path, the same lock flock(1) takes
-// in scripts/tools.sh, waiting until ctx ends.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// LockFile takes an exclusive flock(2) on path, the same lock flock(1) takes
+// in scripts/tools.sh, waiting until ctx ends: for set-up that test packages
+// running in parallel must do once.
+func LockFile(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
